@@ -1,0 +1,46 @@
+"""The `mmdiag` command: a thin dispatcher to subcommands implemented across the library.
+
+Subcommands are looked up lazily ("module:function") so `mmdiag --help` and light commands never
+import torch. Each function takes its own argv list and returns an exit code.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+from mmdiag.errors import MmdiagError
+
+# name -> ("module:function", one-line help)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "validate-data": ("mmdiag.data.validate:main", "check a dataset folder against the BYO format"),
+}
+
+
+def _usage() -> str:
+    lines = ["usage: mmdiag <command> [options]", "", "commands:"]
+    width = max(len(n) for n in COMMANDS)
+    lines += [f"  {name:<{width}}  {help_}" for name, (_, help_) in sorted(COMMANDS.items())]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the `mmdiag` console script."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in {"-h", "--help"}:
+        print(_usage())
+        return 0
+    name, rest = argv[0], argv[1:]
+    if name not in COMMANDS:
+        print(f"mmdiag: unknown command '{name}'\n\n{_usage()}", file=sys.stderr)
+        return 2
+    module, func = COMMANDS[name][0].split(":")
+    try:
+        return int(getattr(importlib.import_module(module), func)(rest) or 0)
+    except MmdiagError as exc:
+        print(f"mmdiag {name}: error: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

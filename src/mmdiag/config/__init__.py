@@ -1,0 +1,101 @@
+"""Configuration: load, merge, validate against the JSON schema, fill defaults, hash.
+
+Snakemake validates the same schema (the generated `config/schema/config.schema.yaml`) in
+`rules/common.smk`; the library validates again when an entry point is called directly, so a wrong
+key or type stops with one message naming the file and the key path, whichever way a run starts.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from mmdiag.errors import ConfigError
+
+
+def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    """Recursively merge `override` into a copy of `base` (mappings merge, everything else replaces).
+
+    Same semantics as Snakemake's `--configfile` layering, so a preset holds only its deltas.
+    """
+    out = copy.deepcopy(dict(base))
+    for key, value in override.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def read_yaml(path: str | Path) -> dict[str, Any]:
+    """Parse one YAML mapping, naming the file (and line) on a syntax error."""
+    path = Path(path)
+    try:
+        with open(path, encoding="utf-8") as fh:
+            data = yaml.safe_load(fh)
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: file not found") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f":{mark.line + 1}" if mark is not None else ""
+        raise ConfigError(f"{path}{where}: invalid YAML: {getattr(exc, 'problem', exc)}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level, got {type(data).__name__}")
+    return data
+
+
+def load_config(*paths: str | Path, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Merge config files left to right (then `overrides`), validate, and fill schema defaults."""
+    if not paths:
+        raise ConfigError("no config file given")
+    merged: dict[str, Any] = {}
+    for p in paths:
+        merged = deep_merge(merged, read_yaml(p))
+    if overrides:
+        merged = deep_merge(merged, overrides)
+    return validate_config(merged, source=" + ".join(str(p) for p in paths))
+
+
+def validate_config(config: Mapping[str, Any], source: str = "config") -> dict[str, Any]:
+    """Return a validated copy of `config` with every schema default filled in.
+
+    Raises:
+        ConfigError: naming `source` and the dotted key path of the first violation.
+    """
+    from mmdiag.config.schema import validator  # local: jsonschema import only when validating
+
+    data = copy.deepcopy(dict(config))
+    errors = sorted(validator().iter_errors(data), key=lambda e: list(e.absolute_path))
+    if errors:
+        err = errors[0]
+        where = ".".join(str(p) for p in err.absolute_path) or "(top level)"
+        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+        raise ConfigError(f"{source}: {where}: {err.message}{more}")
+    return data
+
+
+def lookup(config: Mapping[str, Any], dotted: str, default: Any = ...) -> Any:
+    """`config['a']['b']` for 'a.b'; raises ConfigError naming the key unless a default is given."""
+    node: Any = config
+    for part in dotted.split("."):
+        if isinstance(node, Mapping) and part in node:
+            node = node[part]
+        elif default is not ...:
+            return default
+        else:
+            raise ConfigError(f"missing config key '{dotted}'")
+    return node
+
+
+def config_hash(obj: Any) -> str:
+    """Short, stable hash of a JSON-able value: identifies the exact settings of a run."""
+    blob = json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:12]

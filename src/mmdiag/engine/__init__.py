@@ -1,0 +1,1 @@
+"""One training engine for every model: seeded, checkpointed, resumable, best-val selecting."""

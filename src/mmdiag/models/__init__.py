@@ -1,0 +1,1 @@
+"""Model components: encoders, fusion modules, heads and whole architectures, all registry-built."""

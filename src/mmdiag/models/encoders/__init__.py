@@ -1,0 +1,26 @@
+"""Image and text encoders, built by name from config (`create_image_encoder`, `create_text_encoder`)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from torch import nn
+
+from mmdiag.models.encoders import char_text, timm_image  # noqa: F401  (registration)
+from mmdiag.registry import ENCODERS, TEXT_ENCODERS
+
+
+def create_image_encoder(cfg: Mapping[str, Any], in_chans: int, num_levels: int = 1) -> nn.Module:
+    """Build an image encoder from an `encoders.<name>` config entry."""
+    kwargs = {k: v for k, v in cfg.items() if k not in {"type", "description"}}
+    return ENCODERS.create(cfg.get("type", "timm"), in_chans=in_chans, num_levels=num_levels, **kwargs)
+
+
+def create_text_encoder(cfg: Mapping[str, Any], vocab_size: int, max_length: int) -> nn.Module:
+    """Build a text encoder from a `text_encoders.<name>` config entry."""
+    kwargs = {k: v for k, v in cfg.items() if k not in {"type", "description"}}
+    kind = cfg.get("type", "char_transformer")
+    if kind == "char_transformer":
+        kwargs.update(vocab_size=vocab_size, max_length=max_length)
+    return TEXT_ENCODERS.create(kind, **kwargs)

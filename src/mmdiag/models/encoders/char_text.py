@@ -1,0 +1,56 @@
+"""TMM-Net's text encoder: a Transformer over the character corpus, trained from scratch.
+
+Token embedding + learned positions, pre-norm encoder layers with a key-padding mask (the paper's
+"spatial attention text mask" that keeps attention off the padding), masked mean pooling. Each
+layer's pooled output is exposed as a level for hierarchical fusion.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from mmdiag.models.features import ModalityFeatures
+from mmdiag.registry import TEXT_ENCODERS
+
+
+class CharTransformerEncoder(nn.Module):
+    """Transformer encoder over corpus ids (0 = padding)."""
+
+    def __init__(self, vocab_size: int, max_length: int, dim: int = 128, depth: int = 2, heads: int = 4,
+                 mlp_ratio: float = 2.0, dropout: float = 0.1) -> None:
+        super().__init__()
+        self.embed = nn.Embedding(vocab_size, dim, padding_idx=0)
+        self.pos = nn.Parameter(torch.zeros(1, max_length, dim))
+        nn.init.trunc_normal_(self.pos, std=0.02)
+        self.layers = nn.ModuleList(
+            nn.TransformerEncoderLayer(dim, heads, int(dim * mlp_ratio), dropout, batch_first=True, norm_first=True)
+            for _ in range(depth)
+        )
+        self.norm = nn.LayerNorm(dim)
+        self.num_features = dim
+        self.level_dims = [dim] * depth
+        self.pretrained_status = None
+
+    def forward(self, ids: Tensor, mask: Tensor | None = None) -> ModalityFeatures:
+        mask = ids != 0 if mask is None else mask
+        # A report of only padding would make attention NaN; keep its first position attendable.
+        mask = mask.clone()
+        mask[:, 0] = True
+        x = self.embed(ids) + self.pos[:, : ids.shape[1]]
+        levels = []
+        for layer in self.layers:
+            x = layer(x, src_key_padding_mask=~mask)
+            levels.append(_masked_mean(x, mask))
+        x = self.norm(x)
+        return ModalityFeatures(pooled=_masked_mean(x, mask), tokens=x, mask=mask, levels=levels)
+
+
+def _masked_mean(x: Tensor, mask: Tensor) -> Tensor:
+    w = mask.unsqueeze(-1).to(x.dtype)
+    return (x * w).sum(1) / w.sum(1).clamp_min(1.0)
+
+
+@TEXT_ENCODERS.register("char_transformer")
+def create_char_transformer(**kwargs) -> CharTransformerEncoder:
+    return CharTransformerEncoder(**kwargs)
