@@ -1,0 +1,132 @@
+"""Checks of `cases.csv`: required columns and cells, unique ids, labels, centres, splits, attributes."""
+
+from __future__ import annotations
+
+from mmdiag.data.validation.csv_table import CsvTable, require_columns, require_values
+from mmdiag.data.validation.spec_check import SpecFacts
+from mmdiag.data.validation.violation import Violation, quote_list
+
+REQUIRED_COLUMNS = ("case_id", "centre", "label")
+SPLITS = ("train", "val", "test")
+
+
+def check_cases(table: CsvTable, facts: SpecFacts, violations: list[Violation]) -> dict[str, int] | None:
+    """Validate cases.csv; returns case_id -> line of its row, or None when there is no case_id column.
+
+    The returned map lets images.csv and reports.csv name the cases.csv line of a case they lack.
+    """
+    require_columns(table, REQUIRED_COLUMNS, violations)
+    require_values(table, REQUIRED_COLUMNS, violations)
+    for column in facts.attribute_vocab:
+        if not table.has(column):
+            modality, attribute = column.split(".", 1)
+            violations.append(
+                Violation(
+                    table.name,
+                    1,
+                    column,
+                    f"attribute column is missing (dataset.yaml declares {attribute!r} "
+                    f"for modality {modality!r})",
+                )
+            )
+    _check_values(table, facts, violations)
+    _check_group_splits(table, violations)
+    if not table.has("case_id"):
+        return None
+    case_lines: dict[str, int] = {}
+    for record in table.records:
+        case_id = record.get("case_id")
+        if not case_id.strip():
+            continue
+        if case_id in case_lines:
+            violations.append(
+                Violation(
+                    table.name,
+                    record.line,
+                    "case_id",
+                    f"duplicate case_id {case_id!r} (first at line {case_lines[case_id]})",
+                )
+            )
+        else:
+            case_lines[case_id] = record.line
+    return case_lines
+
+
+def _check_values(table: CsvTable, facts: SpecFacts, violations: list[Violation]) -> None:
+    """Cell values against dataset.yaml's vocabularies (empty required cells are reported elsewhere)."""
+    name = table.name
+    for record in table.complete_records:
+        label = record.get("label")
+        if facts.labels is not None and table.has("label") and label.strip() and label not in facts.labels:
+            violations.append(
+                Violation(
+                    name,
+                    record.line,
+                    "label",
+                    f"{label!r} is not one of the labels in dataset.yaml ({quote_list(facts.labels)})",
+                )
+            )
+        centre = record.get("centre")
+        if (
+            facts.centres is not None
+            and table.has("centre")
+            and centre.strip()
+            and centre not in facts.centres
+        ):
+            violations.append(
+                Violation(
+                    name,
+                    record.line,
+                    "centre",
+                    f"{centre!r} is not one of the centres in dataset.yaml ({quote_list(facts.centres)})",
+                )
+            )
+        split = record.get("split")
+        if table.has("split") and split and split not in SPLITS:
+            violations.append(
+                Violation(
+                    name,
+                    record.line,
+                    "split",
+                    f"{split!r} is not a split; use train, val, test or leave it empty",
+                )
+            )
+        for column, vocabulary in facts.attribute_vocab.items():
+            if not table.has(column):
+                continue
+            value = record.get(column)
+            if not value.strip():
+                message = f"attribute value is empty; use one of {quote_list(vocabulary)}"
+            elif value not in vocabulary:
+                allowed = quote_list(vocabulary)
+                message = f"{value!r} is not in the vocabulary of {column} in dataset.yaml ({allowed})"
+            else:
+                continue
+            violations.append(Violation(name, record.line, column, message))
+
+
+def _check_group_splits(table: CsvTable, violations: list[Violation]) -> None:
+    """Cases of one group (patient) must not sit in different official splits: that would leak."""
+    if not (table.has("group_id") and table.has("split")):
+        return
+    first_in_group: dict[str, tuple[str, str, int]] = {}  # group -> (split, case_id, line)
+    for record in table.complete_records:
+        split = record.get("split")
+        if split not in SPLITS:
+            continue
+        group = record.get("group_id").strip() or record.get("case_id")
+        if group not in first_in_group:
+            first_in_group[group] = (split, record.get("case_id"), record.line)
+            continue
+        first_split, first_case, first_line = first_in_group[group]
+        if split != first_split:
+            violations.append(
+                Violation(
+                    table.name,
+                    record.line,
+                    "split",
+                    f"case {record.get('case_id')!r} is in {split!r} but case {first_case!r} of the same "
+                    f"group {group!r} (line {first_line}) is in {first_split!r}; "
+                    "a group must stay in one split",
+                )
+            )
