@@ -54,7 +54,7 @@ def test_contract_and_gradient(name: str) -> None:
     total, logged = sum_losses(terms)
     total.backward()
     assert outputs["logits"].grad is not None and outputs["logits"].grad.abs().sum() > 0
-    assert logged["loss"] == pytest.approx(total.item())
+    assert logged["loss"].item() == pytest.approx(total.item())
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -193,7 +193,7 @@ def test_sum_losses() -> None:
     b = {"moe_balance_loss": torch.tensor(0.25)}
     total, logged = sum_losses(a, b)
     assert total.item() == pytest.approx(1.75)
-    assert logged == {"ce_loss": 1.5, "moe_balance_loss": 0.25, "loss": 1.75}
+    assert {k: v.item() for k, v in logged.items()} == {"ce_loss": 1.5, "moe_balance_loss": 0.25, "loss": 1.75}
     with pytest.raises(ValueError, match="twice"):
         sum_losses(a, {"ce_loss": torch.tensor(1.0)})
     with pytest.raises(ValueError, match="scalar"):

@@ -31,6 +31,7 @@ from mmdiag.engine.device import pick_device, to_device
 from mmdiag.engine.optim import build_optimizer, build_scheduler
 from mmdiag.engine.seed import rng_state, set_rng_state
 from mmdiag.io import atomic_path, read_json, write_json
+from mmdiag.losses import sum_losses
 
 log = logging.getLogger(__name__)
 LossFn = Callable[[dict[str, Tensor], dict[str, Any]], dict[str, Tensor]]
@@ -69,14 +70,6 @@ class FitResult:
     best_score: float | None
     resumed_from: int | None
     seconds: float
-
-
-def sum_loss_terms(*dicts: Mapping[str, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
-    """Total of every `*_loss` entry of the given dicts, and those entries."""
-    terms = {k: v for d in dicts for k, v in d.items() if k.endswith("_loss")}
-    if not terms:
-        raise ValueError("no '*_loss' term produced by the loss or the model")
-    return sum(terms.values()), terms  # type: ignore[return-value]
 
 
 def _better(score: float, best: float | None, minimise: bool) -> bool:
@@ -162,7 +155,7 @@ def fit(
             ctx = torch.autocast(device.type, dtype=amp_dtype) if use_amp else nullcontext()
             with ctx:
                 outputs = model(batch)
-                total, terms = sum_loss_terms(loss_fn(outputs, batch), outputs)
+                total, terms = sum_losses(loss_fn(outputs, batch), outputs)
             scaler.scale(total / spec.accumulate).backward()
             if (i + 1) % spec.accumulate == 0 or i + 1 == n_batches:
                 if spec.grad_clip:
@@ -174,13 +167,12 @@ def fit(
             bs = int(batch["label"].shape[0])
             seen += bs
             for k, v in terms.items():
-                sums[k] = sums.get(k, 0.0) + v.detach() * bs
-            sums["total_loss"] = sums.get("total_loss", 0.0) + total.detach() * bs
+                sums[k] = sums.get(k, 0.0) + v * bs
         record: dict[str, float] = {"epoch": epoch, "lr": opt.param_groups[0]["lr"]}
         record.update({f"train_{k}": float(v) / max(seen, 1) for k, v in sums.items()})
         if evaluate is not None:
             record.update(evaluate(model))
-        score = record.get(spec.select, record.get("train_total_loss"))
+        score = record.get(spec.select, record["train_loss"])
         if sched is not None:
             if isinstance(sched, torch.optim.lr_scheduler.ReduceLROnPlateau):
                 sched.step(-score if minimise else score)

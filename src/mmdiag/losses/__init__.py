@@ -16,8 +16,11 @@ from torch import Tensor, nn
 
 from mmdiag.losses import (  # noqa: F401  (imported to register their losses)
     classification,
+    contrastive,
     disagreement,
     distillation,
+    guided,
+    prototype,
 )
 from mmdiag.registry import LOSSES
 
@@ -29,8 +32,10 @@ def build_loss(name: str, **kwargs: Any) -> nn.Module:
     return LOSSES.create(name, **kwargs)
 
 
-def sum_losses(*terms: Mapping[str, Tensor]) -> tuple[Tensor, dict[str, float]]:
-    """Total of every scalar `*_loss` entry across `terms`, and each term plus the total ("loss") as floats.
+def sum_losses(*terms: Mapping[str, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
+    """Total of every scalar `*_loss` entry across `terms`, and each term plus the total ("loss"), detached.
+
+    The logged values stay tensors so the training loop never synchronises with the device per step.
 
     Keys not ending in `_loss` (logits, ...) are ignored. A key present in two mappings is an error,
     since silently adding it twice (or keeping one) would hide a naming clash.
@@ -48,5 +53,6 @@ def sum_losses(*terms: Mapping[str, Tensor]) -> tuple[Tensor, dict[str, float]]:
     if not picked:
         raise ValueError("no '*_loss' terms to sum")
     total = torch.stack([v.float() for v in picked.values()]).sum()
-    values = torch.stack([v.detach().float() for v in picked.values()] + [total.detach()]).tolist()  # one sync
-    return total, dict(zip([*picked, "loss"], values, strict=True))
+    logged = {k: v.detach().float() for k, v in picked.items()}
+    logged["loss"] = total.detach()
+    return total, logged
