@@ -7,6 +7,7 @@ Unlike timm, registering a name twice is an error: silent overwrites hide copy-p
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -16,9 +17,16 @@ F = TypeVar("F", bound=Callable[..., Any])
 class Registry:
     """A named collection of constructors with `register`, `list` and `create`."""
 
-    def __init__(self, kind: str) -> None:
+    def __init__(self, kind: str, package: str | None = None) -> None:
         self.kind = kind
+        self.package = package  # imported on first lookup, so its modules have registered themselves
         self._entries: dict[str, Callable[..., Any]] = {}
+        self._loaded = package is None
+
+    def _load(self) -> None:
+        if not self._loaded:
+            self._loaded = True
+            importlib.import_module(self.package)  # type: ignore[arg-type]
 
     def register(self, name: str | None = None) -> Callable[[F], F]:
         """Decorator recording `fn` under `name` (default: the function/class name)."""
@@ -34,10 +42,12 @@ class Registry:
 
     def list(self) -> list[str]:
         """Sorted registered names."""
+        self._load()
         return sorted(self._entries)
 
     def get(self, name: str) -> Callable[..., Any]:
         """The constructor for `name`; raises with the known names on a miss."""
+        self._load()
         try:
             return self._entries[name]
         except KeyError:
@@ -49,15 +59,17 @@ class Registry:
         return self.get(name)(**{k: v for k, v in kwargs.items() if v is not None})
 
     def __contains__(self, name: object) -> bool:
+        self._load()
         return name in self._entries
 
     def __len__(self) -> int:
+        self._load()
         return len(self._entries)
 
 
-ENCODERS = Registry("encoder")
-TEXT_ENCODERS = Registry("text encoder")
-FUSIONS = Registry("fusion")
-HEADS = Registry("head")
-LOSSES = Registry("loss")
-MODELS = Registry("model")
+ENCODERS = Registry("encoder", "mmdiag.models.encoders")
+TEXT_ENCODERS = Registry("text encoder", "mmdiag.models.encoders")
+FUSIONS = Registry("fusion", "mmdiag.models.fusion")
+HEADS = Registry("head", "mmdiag.models.heads")
+LOSSES = Registry("loss", "mmdiag.losses")
+MODELS = Registry("model", "mmdiag.models.zoo")

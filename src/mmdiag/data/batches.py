@@ -44,10 +44,15 @@ class Cache:
         meta = read_json(root / "meta.json")
         mods = list(meta["shapes"]) if modalities is None else list(modalities)
         images = {m: torch.from_numpy(np.load(root / f"images_{m}.npy")) for m in mods}
-        texts = {c: torch.from_numpy(np.load(root / f"text_{c}.npy").astype(np.int64))
-                 for c in meta["report_columns"]}
-        return cls(root, images, pd.read_csv(root / "images.csv", dtype={"case_id": str}),
-                   pd.read_csv(root / "cases.csv", dtype={"case_id": str}), texts, meta)
+        texts = {c: torch.from_numpy(np.load(root / f"text_{c}.npy").astype(np.int64)) for c in meta["report_columns"]}
+        return cls(
+            root,
+            images,
+            pd.read_csv(root / "images.csv", dtype={"case_id": str}),
+            pd.read_csv(root / "cases.csv", dtype={"case_id": str}),
+            texts,
+            meta,
+        )
 
     @property
     def attribute_columns(self) -> dict[str, list[str]]:
@@ -63,8 +68,9 @@ class Cache:
 class SampleSet:
     """The samples (case, one image row per modality) of one split partition."""
 
-    def __init__(self, cache: Cache, case_ids: Sequence[str], modalities: Sequence[str],
-                 pairing: str = "cyclic") -> None:
+    def __init__(
+        self, cache: Cache, case_ids: Sequence[str], modalities: Sequence[str], pairing: str = "cyclic"
+    ) -> None:
         self.cache = cache
         self.modalities = list(modalities)
         pos = {cid: i for i, cid in enumerate(cache.cases["case_id"])}
@@ -77,8 +83,9 @@ class SampleSet:
         for cid in case_ids:
             lists = [rows_by_case[m].get(cid, []) for m in self.modalities]
             if any(not x for x in lists):
-                raise ValueError(f"case {cid} has no image of modality "
-                                 f"{[m for m, x in zip(self.modalities, lists) if not x]}")
+                raise ValueError(
+                    f"case {cid} has no image of modality {[m for m, x in zip(self.modalities, lists) if not x]}"
+                )
             if pairing == "all":
                 combos = list(itertools.product(*lists))
             elif pairing == "cyclic":
@@ -96,7 +103,8 @@ class SampleSet:
         attr_cols = cache.attribute_columns
         self.attrs = {
             m: torch.tensor(cache.cases[cols].to_numpy(), dtype=torch.long)[self.case_pos]
-            for m, cols in attr_cols.items() if m in self.modalities and cols
+            for m, cols in attr_cols.items()
+            if m in self.modalities and cols
         }
 
     def __len__(self) -> int:
@@ -114,8 +122,7 @@ class SampleSet:
         """Materialise the samples at positions `idx` (float32 images, int64 targets)."""
         case = self.case_pos[idx]
         return {
-            "images": {m: self.cache.images[m].index_select(0, self.rows[m][idx]).float()
-                       for m in self.modalities},
+            "images": {m: self.cache.images[m].index_select(0, self.rows[m][idx]).float() for m in self.modalities},
             "label": self.y[idx],
             "case": case,
             "attrs": {m: a[idx] for m, a in self.attrs.items()},
@@ -137,15 +144,22 @@ class SampleSet:
             raise ValueError(f"unknown sampler '{sampler}' (uniform | class_balanced)")
         return torch.randperm(n, generator=g)
 
-    def batches(self, batch_size: int, epoch: int = 0, seed: int = 0, shuffle: bool = False,
-                drop_last: bool = False, sampler: str = "uniform",
-                augment: Augment | None = None) -> Iterator[Batch]:
+    def batches(
+        self,
+        batch_size: int,
+        epoch: int = 0,
+        seed: int = 0,
+        shuffle: bool = False,
+        drop_last: bool = False,
+        sampler: str = "uniform",
+        augment: Augment | None = None,
+    ) -> Iterator[Batch]:
         """Yield batches; `augment` transforms the image dict with an (seed, epoch)-seeded generator."""
         order = self.order(epoch, seed, shuffle, sampler)
         g = torch.Generator().manual_seed(_mix(seed, epoch, 7919))
         stop = len(order) - (len(order) % batch_size if drop_last else 0)
         for start in range(0, stop, batch_size):
-            b = self.batch(order[start:start + batch_size])
+            b = self.batch(order[start : start + batch_size])
             if augment is not None:
                 b["images"] = augment(b["images"], g)
             yield b

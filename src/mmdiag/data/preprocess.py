@@ -70,8 +70,7 @@ def encode_modality(
     mean, std = normalisation(channels, norm_cfg)
     m = np.asarray(mean, dtype=np.float32)[:, None, None] * 255.0
     s = np.asarray(std, dtype=np.float32)[:, None, None] * 255.0
-    for i, rel in enumerate(tqdm(rows["path"], desc=f"preprocess {modality}", disable=not progress,
-                                 mininterval=2.0)):
+    for i, rel in enumerate(tqdm(rows["path"], desc=f"preprocess {modality}", disable=not progress, mininterval=2.0)):
         out[i] = (load_image(ds.root / rel, channels, size).astype(np.float32) - m) / s
     index = rows[["case_id", "modality", "path"]].assign(row=np.arange(len(rows)))
     return out, index
@@ -94,8 +93,9 @@ def report_columns(ds: Dataset) -> list[str]:
     return ["report"] + [c for c in ds.reports.columns if c.startswith("report.")]
 
 
-def preprocess(ds: Dataset, corpus: Corpus, out_dir: str | Path, cfg: Mapping[str, Any],
-               checksum: str, progress: bool = True) -> dict[str, Any]:
+def preprocess(
+    ds: Dataset, corpus: Corpus, out_dir: str | Path, cfg: Mapping[str, Any], checksum: str, progress: bool = True
+) -> dict[str, Any]:
     """Write the whole cache (see module docstring) into `out_dir`; returns the meta record."""
     out_dir = Path(out_dir)
     size = int(cfg.get("size", 32))
@@ -103,18 +103,16 @@ def preprocess(ds: Dataset, corpus: Corpus, out_dir: str | Path, cfg: Mapping[st
     shapes = {}
     for mod in ds.spec.modality_names:
         arr, index = encode_modality(ds, mod, size, cfg, progress)
-        with atomic_path(out_dir / f"images_{mod}.npy") as tmp:
-            with open(tmp, "wb") as fh:
-                np.save(fh, arr)
+        with atomic_path(out_dir / f"images_{mod}.npy") as tmp, open(tmp, "wb") as fh:
+            np.save(fh, arr)
         index_parts.append(index)
         shapes[mod] = list(arr.shape)
     cases = case_table(ds)
     reports = ds.reports.set_index("case_id").reindex(cases["case_id"])
     for col in report_columns(ds):
         ids, _ = corpus.encode(reports[col].astype(str).tolist())
-        with atomic_path(out_dir / f"text_{col}.npy") as tmp:
-            with open(tmp, "wb") as fh:
-                np.save(fh, ids)
+        with atomic_path(out_dir / f"text_{col}.npy") as tmp, open(tmp, "wb") as fh:
+            np.save(fh, ids)
     with atomic_path(out_dir / "images.csv") as tmp:
         pd.concat(index_parts).to_csv(tmp, index=False)
     with atomic_path(out_dir / "cases.csv") as tmp:

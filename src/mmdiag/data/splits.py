@@ -39,8 +39,11 @@ class Split:
 
     @classmethod
     def from_json(cls, d: Mapping) -> Split:
-        return cls(name=str(d["name"]), partitions={k: list(v) for k, v in d["partitions"].items()},
-                   meta=dict(d.get("meta", {})))
+        return cls(
+            name=str(d["name"]),
+            partitions={k: list(v) for k, v in d["partitions"].items()},
+            meta=dict(d.get("meta", {})),
+        )
 
 
 def _groups_table(cases: pd.DataFrame) -> pd.DataFrame:
@@ -65,7 +68,7 @@ def stratified_group_holdout(
     for _, sub in groups.groupby("label", sort=True):
         ids = sub["group_id"].to_numpy()
         ids = ids[rng.permutation(len(ids))]
-        k = int(round(fraction * len(ids)))
+        k = round(fraction * len(ids))
         if len(ids) > 1:
             k = min(max(k, 1), len(ids) - 1)
         held.extend(ids[:k].tolist())
@@ -125,7 +128,8 @@ def make_splits(cases: pd.DataFrame, cfg: Mapping) -> dict[str, Split]:
         train, test = stratified_group_holdout(sub, float(sc.get("test_fraction", 0.3)), rng)
         train, val = _train_val(cases, train, val_fraction, rng)
         out["single_centre"] = Split(
-            "single_centre", {"train": train, "val": val, "test": test},
+            "single_centre",
+            {"train": train, "val": val, "test": test},
             {"centre": centre, "test_fraction": float(sc.get("test_fraction", 0.3)), "seed": seed},
         )
 
@@ -136,8 +140,11 @@ def make_splits(cases: pd.DataFrame, cfg: Mapping) -> dict[str, Split]:
         out["multi_centre"] = Split(
             "multi_centre",
             {"train": base["train"], "val": base["val"], "test": sorted(target["case_id"].tolist())},
-            {"source": out["single_centre"].meta.get("centre"), "target": mc["target"],
-             "policy": "train/val shared with single_centre; every target-centre case is test"},
+            {
+                "source": out["single_centre"].meta.get("centre"),
+                "target": mc["target"],
+                "policy": "train/val shared with single_centre; every target-centre case is test",
+            },
         )
 
     cv = cfg.get("cv") or {}
@@ -150,8 +157,11 @@ def make_splits(cases: pd.DataFrame, cfg: Mapping) -> dict[str, Split]:
             rest = [c for j, f in enumerate(test_folds) if j != i for c in f]
             train, val = _train_val(cases, rest, val_fraction, rng)
             name = f"cv_{centre}_fold{i}"
-            out[name] = Split(name, {"train": train, "val": val, "test": test},
-                              {"centre": centre, "fold": i, "folds": k, "seed": seed})
+            out[name] = Split(
+                name,
+                {"train": train, "val": val, "test": test},
+                {"centre": centre, "fold": i, "folds": k, "seed": seed},
+            )
     for split in out.values():
         check_no_leak(split, cases)
     return out
@@ -159,8 +169,9 @@ def make_splits(cases: pd.DataFrame, cfg: Mapping) -> dict[str, Split]:
 
 def check_no_leak(split: Split, cases: pd.DataFrame) -> None:
     """Raise if a case or a group appears in two partitions of `split`."""
-    gid = dict(zip(cases["case_id"], cases.get("group_id", cases["case_id"]).replace("", np.nan)
-                   .fillna(cases["case_id"])))
+    gid = dict(
+        zip(cases["case_id"], cases.get("group_id", cases["case_id"]).replace("", np.nan).fillna(cases["case_id"]))
+    )
     seen: dict[str, str] = {}
     for part, ids in split.partitions.items():
         for cid in ids:

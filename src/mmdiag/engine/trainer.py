@@ -145,10 +145,23 @@ def fit(
         sums: dict[str, Tensor] = {}
         seen = 0
         n_batches = train.num_batches(spec.batch_size, spec.drop_last)
-        batches = train.batches(spec.batch_size, epoch=epoch, seed=spec.seed, shuffle=True,
-                                drop_last=spec.drop_last, sampler=spec.sampler, augment=augment)
-        bar = tqdm(batches, total=n_batches, desc=f"{desc} {epoch + 1}/{spec.epochs}", disable=not spec.progress,
-                   leave=False, mininterval=1.0)
+        batches = train.batches(
+            spec.batch_size,
+            epoch=epoch,
+            seed=spec.seed,
+            shuffle=True,
+            drop_last=spec.drop_last,
+            sampler=spec.sampler,
+            augment=augment,
+        )
+        bar = tqdm(
+            batches,
+            total=n_batches,
+            desc=f"{desc} {epoch + 1}/{spec.epochs}",
+            disable=not spec.progress,
+            leave=False,
+            mininterval=1.0,
+        )
         opt.zero_grad(set_to_none=True)
         for i, batch in enumerate(bar):
             batch = to_device(batch, device)
@@ -182,18 +195,35 @@ def fit(
             best_score, best_epoch = score, epoch
             _save(best_path, model.state_dict())
         history.append(record)
-        _save(last_path, {
-            "model": model.state_dict(), "optimizer": opt.state_dict(),
-            "scheduler": sched.state_dict() if sched is not None else None, "scaler": scaler.state_dict(),
-            "rng": rng_state(), "epoch": epoch, "history": history, "best_score": best_score,
-            "best_epoch": best_epoch, "fingerprint": fingerprint,
-        })
+        _save(
+            last_path,
+            {
+                "model": model.state_dict(),
+                "optimizer": opt.state_dict(),
+                "scheduler": sched.state_dict() if sched is not None else None,
+                "scaler": scaler.state_dict(),
+                "rng": rng_state(),
+                "epoch": epoch,
+                "history": history,
+                "best_score": best_score,
+                "best_epoch": best_epoch,
+                "fingerprint": fingerprint,
+            },
+        )
         shown = ", ".join(f"{k}={v:.4f}" for k, v in record.items() if k != "epoch")
         log.info("%s epoch %d/%d: %s", desc, epoch + 1, spec.epochs, shown)
 
     if spec.epochs > 0:
         model.load_state_dict(torch.load(best_path, map_location=device, weights_only=True))
     seconds = time.perf_counter() - t0
-    write_json(done_path, {"fingerprint": fingerprint, "history": history, "best_epoch": best_epoch,
-                           "best_score": best_score, "seconds": seconds})
+    write_json(
+        done_path,
+        {
+            "fingerprint": fingerprint,
+            "history": history,
+            "best_epoch": best_epoch,
+            "best_score": best_score,
+            "seconds": seconds,
+        },
+    )
     return FitResult(history, best_epoch, best_score, resumed_from, seconds)

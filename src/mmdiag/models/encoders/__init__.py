@@ -19,8 +19,15 @@ def create_image_encoder(cfg: Mapping[str, Any], in_chans: int, num_levels: int 
 
 def create_text_encoder(cfg: Mapping[str, Any], vocab_size: int, max_length: int) -> nn.Module:
     """Build a text encoder from a `text_encoders.<name>` config entry."""
-    kwargs = {k: v for k, v in cfg.items() if k not in {"type", "description"}}
     kind = cfg.get("type", "char_transformer")
+    keys = TEXT_ENCODER_KEYS.get(kind)
+    kwargs = {k: v for k, v in cfg.items() if k not in {"type", "description"} and (keys is None or k in keys)}
     if kind == "char_transformer":
         kwargs.update(vocab_size=vocab_size, max_length=max_length)
     return TEXT_ENCODERS.create(kind, **kwargs)
+
+
+# Config keys each text-encoder family reads (the config schema lists the union of all families).
+TEXT_ENCODER_KEYS: dict[str, set[str]] = {
+    "char_transformer": {"dim", "depth", "heads", "mlp_ratio", "dropout"},
+}

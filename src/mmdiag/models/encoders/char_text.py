@@ -17,8 +17,16 @@ from mmdiag.registry import TEXT_ENCODERS
 class CharTransformerEncoder(nn.Module):
     """Transformer encoder over corpus ids (0 = padding)."""
 
-    def __init__(self, vocab_size: int, max_length: int, dim: int = 128, depth: int = 2, heads: int = 4,
-                 mlp_ratio: float = 2.0, dropout: float = 0.1) -> None:
+    def __init__(
+        self,
+        vocab_size: int,
+        max_length: int,
+        dim: int = 128,
+        depth: int = 2,
+        heads: int = 4,
+        mlp_ratio: float = 2.0,
+        dropout: float = 0.1,
+    ) -> None:
         super().__init__()
         self.embed = nn.Embedding(vocab_size, dim, padding_idx=0)
         self.pos = nn.Parameter(torch.zeros(1, max_length, dim))

@@ -38,8 +38,12 @@ def _create_vgg_scaled(model_name: str, width: float, **kwargs: Any) -> nn.Modul
     cfg = [c if c == "M" else max(8, int(c * width)) for c in vgg.cfgs[model_name.split("_")[0]]]
     out_indices = kwargs.pop("out_indices", (0, 1, 2, 3, 4, 5))
     return build_model_with_cfg(
-        vgg.VGG, model_name, False, model_cfg=cfg,
-        feature_cfg=dict(flatten_sequential=True, out_indices=out_indices), **kwargs,
+        vgg.VGG,
+        model_name,
+        False,
+        model_cfg=cfg,
+        feature_cfg=dict(flatten_sequential=True, out_indices=out_indices),
+        **kwargs,
     )
 
 
@@ -80,7 +84,7 @@ class TimmImageEncoder(nn.Module):
         self.model_name = model_name
 
     def forward(self, x: Tensor) -> ModalityFeatures:
-        maps = [_to_nchw(m, c) for m, c in zip(self.body(x)[-self.num_levels:], self.channels)]
+        maps = [_to_nchw(m, c) for m, c in zip(self.body(x)[-self.num_levels :], self.channels)]
         last = maps[-1]
         h, w = last.shape[-2:]
         tokens = last.flatten(2).transpose(1, 2)
@@ -110,10 +114,12 @@ def create_timm_encoder(model_name: str, **kwargs: Any) -> TimmImageEncoder:
 
 def pretrained_report(encoders: Sequence[nn.Module]) -> list[dict[str, Any]]:
     """Pretrained status of every encoder that has one (for the run metadata)."""
-    return [e.pretrained_status.to_json() for e in encoders if isinstance(getattr(e, "pretrained_status", None),
-                                                                         PretrainedStatus)]
+    return [
+        e.pretrained_status.to_json()
+        for e in encoders
+        if isinstance(getattr(e, "pretrained_status", None), PretrainedStatus)
+    ]
 
 
 def count_parameters(module: nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
-

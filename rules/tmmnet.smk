@@ -1,0 +1,73 @@
+# TMM-Net: stage-1 pretraining per modality -> arms (full model, ablations, backbones) -> 5-fold CV.
+
+
+rule pretrain:
+    input:
+        meta=f"{DATA}/cache/meta.json",
+        split=split_file("single_centre"),
+    output:
+        ckpt=f"{RUNS}/pretrain/{{encoder}}/{{modality}}/stage1.pt",
+    log:
+        f"{RUNS}/pretrain/{{encoder}}/{{modality}}/pretrain.log",
+    benchmark:
+        f"{RUNS}/pretrain/{{encoder}}/{{modality}}/benchmark.tsv"
+    threads: 1
+    resources:
+        mem_mb=6000,
+        runtime=120,
+        gpu=1,
+    script:
+        entry("pretrain")
+
+
+rule train_fusion:
+    input:
+        unpack(stage1_inputs),
+        meta=f"{DATA}/cache/meta.json",
+        split=split_file("single_centre"),
+        external=external_split(),
+    output:
+        metrics=f"{RUNS}/tmmnet/{{encoder}}/{{arm}}/metrics.json",
+    log:
+        f"{RUNS}/tmmnet/{{encoder}}/{{arm}}/train.log",
+    benchmark:
+        f"{RUNS}/tmmnet/{{encoder}}/{{arm}}/benchmark.tsv"
+    wildcard_constraints:
+        arm="tmmnet",
+    threads: 1
+    resources:
+        mem_mb=6000,
+        runtime=240,
+        gpu=1,
+    script:
+        entry("train_arm")
+
+
+# The ablation arms and backbone comparisons share the recipe; the full model keeps its own rule name.
+use rule train_fusion as ablation with:
+    wildcard_constraints:
+        arm="[A-Za-z0-9_]+",
+
+
+ruleorder: train_fusion > ablation
+
+
+rule cross_validate:
+    input:
+        meta=f"{DATA}/cache/meta.json",
+        folds=lambda w: [
+            split_file(f"cv_{w.centre}_fold{i}") for i in range(int(SPLITS["cv"]["folds"]))
+        ],
+    output:
+        metrics=f"{RUNS}/tmmnet_cv/{{centre}}/metrics.json",
+    log:
+        f"{RUNS}/tmmnet_cv/{{centre}}/cv.log",
+    benchmark:
+        f"{RUNS}/tmmnet_cv/{{centre}}/benchmark.tsv"
+    threads: 1
+    resources:
+        mem_mb=6000,
+        runtime=600,
+        gpu=1,
+    script:
+        entry("cross_validate")

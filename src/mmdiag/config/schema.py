@@ -1,0 +1,353 @@
+"""The configuration schema (JSON Schema 2020-12), built from the library's own fragments.
+
+One source of truth: `config/schema/config.schema.yaml`, which Snakemake validates in
+`rules/common.smk`, is generated from this module (`mmdiag write-schema`), and a test fails when the
+committed file drifts. Every key has a type, a description and a default.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Mapping
+from typing import Any
+
+import yaml
+
+SCHEMA_ID = "https://mmdiag.example/config.schema.yaml"
+
+
+def prop(type_: str | list[str], default: Any, description: str, **extra: Any) -> dict[str, Any]:
+    return {"type": type_, "default": default, "description": description, **extra}
+
+
+def obj(
+    properties: Mapping[str, Any],
+    description: str,
+    required: list[str] | None = None,
+    additional: bool | dict = False,
+    default: Any = None,
+) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "type": "object",
+        "description": description,
+        "properties": dict(properties),
+        "additionalProperties": additional,
+    }
+    out["default"] = {} if default is None else default
+    if required:
+        out["required"] = required
+    return out
+
+
+STR_LIST = {"type": "array", "items": {"type": "string"}}
+PRETRAINED = {"type": "string", "enum": ["required", "preferred", "off"]}
+
+
+def _sources() -> dict[str, Any]:
+    from mmdiag.data.synthetic import SYNTHETIC_SCHEMA
+
+    out = {"synthetic": SYNTHETIC_SCHEMA}
+    try:
+        from mmdiag.data.sources import SOURCE_SCHEMAS
+    except ImportError:  # sources package not installed in this build
+        return out
+    out.update(SOURCE_SCHEMAS)
+    return out
+
+
+def _encoder_entry() -> dict[str, Any]:
+    return obj(
+        {
+            "type": prop("string", "timm", "encoder family in the ENCODERS registry"),
+            "label": prop("string", "", "name printed in tables"),
+            "description": prop("string", "", "free text"),
+            "model_name": prop("string", "vit_tiny_patch16_224", "timm model name (any timm model)"),
+            "model_kwargs": obj(
+                {}, "extra timm.create_model kwargs; img_size: auto = preprocess.size", additional=True
+            ),
+            "width": prop(
+                ["number", "null"],
+                None,
+                "channel-width factor for CPU-scale CNNs (resnet*, vgg*, densenet*)",
+                exclusiveMinimum=0,
+            ),
+            "pretrained": {
+                **PRETRAINED,
+                "default": "off",
+                "description": "required: stop if weights cannot be loaded; preferred: fall back to "
+                "random init and record it; off: random init",
+            },
+            "pretrained_file": prop(["string", "null"], None, "local weights file (instead of the hub cache)"),
+        },
+        "one image encoder recipe",
+        required=["model_name"],
+    )
+
+
+def _text_entry() -> dict[str, Any]:
+    return obj(
+        {
+            "type": prop("string", "char_transformer", "char_transformer | hf (transformers.AutoModel)"),
+            "description": prop("string", "", "free text"),
+            "dim": prop("integer", 128, "width (char_transformer)", minimum=8),
+            "depth": prop("integer", 2, "layers (char_transformer)", minimum=1),
+            "heads": prop("integer", 4, "attention heads (char_transformer)", minimum=1),
+            "mlp_ratio": prop("number", 2.0, "feed-forward width / dim", exclusiveMinimum=0),
+            "dropout": prop("number", 0.1, "dropout", minimum=0, maximum=1),
+            "model_name": prop(["string", "null"], None, "Hugging Face model id or local path (type hf)"),
+            "pretrained": {**PRETRAINED, "default": "preferred", "description": "as for image encoders (type hf)"},
+        },
+        "one text encoder recipe",
+    )
+
+
+def _arm_entry() -> dict[str, Any]:
+    return obj(
+        {
+            "modalities": {
+                **STR_LIST,
+                "minItems": 1,
+                "maxItems": 2,
+                "default": ["eus", "wle"],
+                "description": "image modalities of the arm",
+            },
+            "stage1": prop("boolean", False, "feature-level text guidance (CLIP matching)"),
+            "stage2": prop("boolean", False, "prototype-level text guidance (needs stage1)"),
+            "attention": prop("boolean", False, "stage 3 cross-modal attention (else direct fusion)"),
+        },
+        "one TMM-Net arm",
+        required=["modalities"],
+    )
+
+
+def _trainer() -> dict[str, Any]:
+    return obj(
+        {
+            "batch_size": prop("integer", 32, "samples per step", minimum=1),
+            "optimizer": obj(
+                {
+                    "name": prop("string", "sgd", "sgd | adam | adamw", enum=["sgd", "adam", "adamw"]),
+                    "lr": prop("number", 0.001, "learning rate", exclusiveMinimum=0),
+                    "momentum": prop("number", 0.9, "SGD momentum", minimum=0, maximum=1),
+                    "weight_decay": prop("number", 0.0, "weight decay", minimum=0),
+                },
+                "optimiser",
+            ),
+            "scheduler": obj(
+                {
+                    "name": prop(
+                        "string", "none", "none | step | cosine | plateau", enum=["none", "step", "cosine", "plateau"]
+                    ),
+                    "step_size": prop("integer", 10, "step: epochs between LR drops", minimum=1),
+                    "gamma": prop("number", 0.1, "step: LR factor", exclusiveMinimum=0),
+                    "factor": prop("number", 0.1, "plateau: LR factor", exclusiveMinimum=0),
+                    "patience": prop("integer", 5, "plateau: epochs without improvement", minimum=0),
+                },
+                "epoch-level LR schedule",
+            ),
+            "select": prop(
+                "string",
+                "val_loss",
+                "validation key for best-epoch selection (minimised if it "
+                "contains 'loss', else maximised), e.g. val_loss, val_Acc, val_AUC",
+            ),
+            "amp": prop("string", "off", "mixed precision", enum=["off", "bf16", "fp16"]),
+            "grad_clip": prop(["number", "null"], None, "max gradient norm (null = off)", exclusiveMinimum=0),
+            "accumulate": prop("integer", 1, "gradient accumulation steps", minimum=1),
+            "sampler": prop("string", "uniform", "uniform | class_balanced", enum=["uniform", "class_balanced"]),
+            "drop_last": prop("boolean", False, "drop the last incomplete batch"),
+            "device": prop("string", "auto", "auto (CUDA when present) | cpu | cuda"),
+        },
+        "the training engine",
+    )
+
+
+def _tmmnet() -> dict[str, Any]:
+    table = lambda d: obj(
+        {  # noqa: E731
+            "backbones": {**STR_LIST, "default": [], "description": "encoder recipes (keys of encoders)"},
+            "arms": {**STR_LIST, "default": [], "description": "arms (keys of tmmnet.arms)"},
+        },
+        d,
+    )
+    return obj(
+        {
+            "encoder": prop("string", "vit_cpu", "image encoder recipe of TMM-Net (key of encoders)"),
+            "text_encoder": prop("string", "char", "text encoder recipe (key of text_encoders)"),
+            "embed_dim": prop("integer", 128, "CLIP embedding width", minimum=8),
+            "proto_dim": prop("integer", 32, "width of one attribute prototype", minimum=4),
+            "attn_dim": prop("integer", 128, "cross-modal attention width d_k = d_v", minimum=8),
+            "attn_heads": prop("integer", 1, "cross-modal attention heads (paper: 1)", minimum=1),
+            "fusion": prop("string", "concat", "fusion module for direct fusion (FUSIONS registry)"),
+            "head": prop("string", "linear", "classifier head (HEADS registry)"),
+            "dropout": prop("number", 0.0, "dropout in fusion and head", minimum=0, maximum=1),
+            "classification_loss": prop("string", "ce", "classification objective (LOSSES registry)"),
+            "classification_loss_kwargs": obj({}, "its kwargs", additional=True),
+            "loss_weights": obj(
+                {
+                    k: prop("number", 1.0, f"weight of the {k} term", minimum=0)
+                    for k in ("cls", "clip", "proto", "attr")
+                },
+                "weights of the objective's terms",
+            ),
+            "schedule": obj(
+                {
+                    "stage1": prop("integer", 6, "epochs of stage-1 pretraining (per modality)", minimum=0),
+                    "stage2": prop("integer", 3, "epochs of stage-2 prototype training", minimum=0),
+                    "stage3": prop("integer", 2, "epochs of stage-3 fusion training on frozen features", minimum=0),
+                    "classify": prop("integer", 8, "epochs of end-to-end classification (every arm)", minimum=1),
+                },
+                "epochs per training phase",
+            ),
+            "arms": {
+                "type": "object",
+                "description": "arm name -> switches (Table 3 in the paper's order)",
+                "additionalProperties": _arm_entry(),
+                "default": {},
+            },
+            "comparison": table("Table 1: backbones x arms without text"),
+            "text_guidance": table("Table 2: backbones x guidance levels"),
+            "cv": obj({"arm": prop("string", "tmmnet", "arm cross-validated in Table 4")}, "Table 4"),
+        },
+        "the TMM-Net study (Tables 1-4)",
+    )
+
+
+@functools.cache
+def config_schema() -> dict[str, Any]:
+    """The whole schema as a dict (cached; treat as read-only)."""
+    sources = _sources()
+    dataset = obj(
+        {
+            "name": prop(
+                "string", "synthetic_gist", "dataset name: outputs go to <results>/<name>/", pattern="^[a-z0-9_]+$"
+            ),
+            "source": prop("string", "synthetic", "where the data comes from", enum=sorted(sources)),
+            **sources,
+        },
+        "the dataset and its source",
+        required=["name", "source"],
+    )
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": SCHEMA_ID,
+        "title": "mmdiag pipeline configuration",
+        "description": "Generated from mmdiag.config.schema by `mmdiag write-schema`; do not edit by hand.",
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["dataset"],
+        "properties": {
+            "results": prop("string", "results", "root folder of all outputs"),
+            "seed": prop("integer", 0, "seed of initialisation, data order and augmentation", minimum=0),
+            "progress": prop("boolean", True, "show progress bars"),
+            "hub_offline": prop("boolean", True, "set HF_HUB_OFFLINE=1: use only locally cached weights"),
+            "dataset": dataset,
+            "corpus": obj(
+                {"max_length": prop("integer", 160, "characters per encoded report", minimum=8)},
+                "the report vocabulary (TMM-Net §4.1)",
+            ),
+            "preprocess": obj(
+                {
+                    "size": prop("integer", 32, "short side resize and centre-crop size (paper: 224)", minimum=8),
+                    "mean": prop(
+                        ["array", "null"], None, "per-channel mean (null: ImageNet)", items={"type": "number"}
+                    ),
+                    "std": prop(["array", "null"], None, "per-channel std (null: ImageNet)", items={"type": "number"}),
+                },
+                "decode/resize/crop/normalise once",
+            ),
+            "data": obj(
+                {
+                    "pairing": prop(
+                        "string", "cyclic", "pairing of two modalities' images within a case", enum=["cyclic", "all"]
+                    )
+                },
+                "sample construction",
+            ),
+            "splits": obj(
+                {
+                    "seed": prop("integer", 0, "seed of every split", minimum=0),
+                    "val_fraction": prop(
+                        "number",
+                        0.15,
+                        "fraction of training cases held out for validation",
+                        exclusiveMinimum=0,
+                        exclusiveMaximum=1,
+                    ),
+                    "single_centre": obj(
+                        {
+                            "centre": prop(["string", "null"], None, "centre of the single-centre split (null: first)"),
+                            "test_fraction": prop(
+                                "number", 0.3, "test fraction", exclusiveMinimum=0, exclusiveMaximum=1
+                            ),
+                        },
+                        "random train/test split of one centre (paper: 70/30)",
+                    ),
+                    "multi_centre": obj(
+                        {"target": prop(["string", "null"], None, "test centre (null: no split)")},
+                        "train on the single-centre source, test on the target centre",
+                    ),
+                    "cv": obj(
+                        {
+                            "folds": prop("integer", 5, "folds", minimum=2),
+                            "centres": {**STR_LIST, "default": [], "description": "centres cross-validated separately"},
+                        },
+                        "k-fold cross-validation per centre",
+                    ),
+                },
+                "case-grouped splits written to <results>/<name>/data/splits/",
+            ),
+            "augment": obj(
+                {
+                    "hflip": prop("number", 0.0, "probability of a horizontal flip", minimum=0, maximum=1),
+                },
+                "training augmentation",
+                additional=True,
+            ),
+            "encoders": {
+                "type": "object",
+                "description": "image encoder recipes by name",
+                "additionalProperties": _encoder_entry(),
+                "default": {},
+            },
+            "text_encoders": {
+                "type": "object",
+                "description": "text encoder recipes by name",
+                "additionalProperties": _text_entry(),
+                "default": {},
+            },
+            "trainer": _trainer(),
+            "evaluation": obj(
+                {"bootstrap": prop("integer", 1000, "bootstrap replicates (by case)", minimum=10)}, "evaluation"
+            ),
+            "tmmnet": _tmmnet(),
+        },
+    }
+
+
+@functools.cache
+def validator() -> Any:
+    """A Draft 2020-12 validator that also fills defaults (as Snakemake's `validate` does)."""
+    from jsonschema import Draft202012Validator, validators
+
+    def set_defaults(validator, properties, instance, schema):
+        if isinstance(instance, dict):
+            for key, sub in properties.items():
+                if isinstance(sub, dict) and "default" in sub and key not in instance:
+                    instance[key] = _copy(sub["default"])
+        yield from Draft202012Validator.VALIDATORS["properties"](validator, properties, instance, schema)
+
+    cls = validators.extend(Draft202012Validator, {"properties": set_defaults})
+    return cls(config_schema())
+
+
+def _copy(value: Any) -> Any:
+    import copy
+
+    return copy.deepcopy(value)
+
+
+def schema_yaml() -> str:
+    """The schema as the YAML text committed in `config/schema/config.schema.yaml`."""
+    header = "# GENERATED by `mmdiag write-schema` from src/mmdiag/config/schema.py - do not edit.\n"
+    return header + yaml.safe_dump(config_schema(), sort_keys=False, width=110, allow_unicode=True)

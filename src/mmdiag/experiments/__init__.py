@@ -1,0 +1,1 @@
+"""Experiments: turning config + cache + split into trained runs with metrics and provenance."""

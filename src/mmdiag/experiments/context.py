@@ -1,0 +1,88 @@
+"""What every experiment process loads once: the config, the preprocessing cache and the splits."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mmdiag.config import config_hash
+from mmdiag.data.batches import Cache, SampleSet
+from mmdiag.data.splits import Split
+from mmdiag.errors import ConfigError
+from mmdiag.io import read_json
+
+
+@dataclass
+class Context:
+    config: dict[str, Any]
+    cache: Cache
+    _splits: dict[str, Split] = field(default_factory=dict)
+
+    @classmethod
+    def open(cls, config: Mapping[str, Any], cache_dir: str | Path) -> Context:
+        return cls(dict(config), Cache.load(cache_dir))
+
+    # -- dataset facts -------------------------------------------------------------------------------
+    @property
+    def dataset(self) -> dict[str, Any]:
+        return self.cache.meta["dataset"]
+
+    @property
+    def task(self) -> str:
+        return self.dataset.get("task", "binary")
+
+    @property
+    def labels(self) -> list[str]:
+        return list(self.dataset["labels"])
+
+    @property
+    def positive_index(self) -> int:
+        pos = self.dataset.get("positive_label")
+        return self.labels.index(pos) if pos else len(self.labels) - 1
+
+    def channels(self, modality: str) -> int:
+        return int(self.dataset["modalities"][modality]["channels"])
+
+    def attribute_sizes(self) -> dict[str, list[int]]:
+        return {m: [len(v) for v in av.values()] for m, av in (self.dataset.get("attributes") or {}).items()}
+
+    def text_sections(self, modalities: Sequence[str]) -> dict[str, str]:
+        cols = self.cache.meta["report_columns"]
+        return {m: f"report.{m}" if f"report.{m}" in cols else "report" for m in modalities}
+
+    # -- splits and samples --------------------------------------------------------------------------
+    def split(self, path: str) -> Split:
+        if path not in self._splits:
+            self._splits[path] = Split.from_json(read_json(path))
+        return self._splits[path]
+
+    def samples(self, split_path: str | Path, partition: str, modalities: Sequence[str]) -> SampleSet:
+        split = self.split(str(split_path))
+        if partition not in split.partitions:
+            raise ConfigError(f"{split_path}: no partition '{partition}' (has {', '.join(split.partitions)})")
+        pairing = self.config.get("data", {}).get("pairing", "cyclic")
+        return SampleSet(self.cache, split.partitions[partition], modalities, pairing=pairing)
+
+    # -- config helpers ------------------------------------------------------------------------------
+    def encoder_cfg(self, name: str) -> dict[str, Any]:
+        """An `encoders.<name>` entry with `img_size: auto` resolved to the preprocessing size."""
+        encoders = self.config.get("encoders", {})
+        if name not in encoders:
+            raise ConfigError(f"encoders.{name}: not defined (defined: {', '.join(encoders)})")
+        cfg = copy.deepcopy(encoders[name])
+        kwargs = cfg.get("model_kwargs") or {}
+        if kwargs.get("img_size") == "auto":
+            kwargs["img_size"] = int(self.cache.meta["size"])
+        cfg["model_kwargs"] = kwargs
+        cfg.pop("label", None)
+        return cfg
+
+    def encoder_label(self, name: str) -> str:
+        return str(self.config.get("encoders", {}).get(name, {}).get("label", name))
+
+    def fingerprint(self, *parts: Any) -> str:
+        """Identity of a training stage: settings + data, so a checkpoint is only resumed by the same job."""
+        return config_hash([self.cache.meta["dataset_checksum"], self.cache.meta["size"], *parts])

@@ -1,0 +1,371 @@
+"""TMM-Net experiments: stage-1 pretraining, the arms of Tables 1-3, and the 5-fold CV of Table 4.
+
+Schedule (the paper's Fig. 2: stages trained in order, then end to end), epochs per phase in
+`tmmnet.schedule`:
+1. `stage1` — CLIP matching of image and report embeddings, one job per modality (the `pretrain`
+   rule); its checkpoint initialises the image encoder, text encoder and projections of every arm
+   that uses stage 1 (with that encoder);
+2. `stage2` — prototype matching + attribute classification (arms with stage 2);
+3. `stage3` — cross-modal attention fusion and classifier trained on the frozen guided features
+   (TMM-Net only);
+4. `classify` — end to end: classification plus every guidance term of the arm, best epoch chosen
+   on the validation partition by `trainer.select` (image-only prediction).
+Arms without text run only `classify`, for the same number of epochs: every arm gets the same
+classification budget, so differences come from guidance, not from longer training.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+
+from mmdiag.config import config_hash
+from mmdiag.data.batches import SampleSet, make_augment
+from mmdiag.engine.device import device_description, pick_device
+from mmdiag.engine.seed import seed_everything
+from mmdiag.engine.trainer import FitSpec, fit
+from mmdiag.experiments.context import Context
+from mmdiag.experiments.evaluation import (
+    attribute_scores,
+    inference_mode,
+    predict,
+    predictions_frame,
+    score,
+    score_with_ci,
+)
+from mmdiag.experiments.provenance import now, provenance
+from mmdiag.io import atomic_path, file_sha256, write_json
+from mmdiag.losses import build_loss
+from mmdiag.models.encoders.timm_image import pretrained_report
+from mmdiag.models.tmmnet import TMMNet, tmmnet
+from mmdiag.registry import LOSSES
+
+log = logging.getLogger(__name__)
+GUIDANCE_TERMS = {"stage1": {"clip"}, "stage2": {"proto", "attr"}}
+
+
+# ------------------------------------------------------------------------------------------ building
+def arm_spec(ctx: Context, arm: str) -> dict[str, Any]:
+    arms = ctx.config["tmmnet"]["arms"]
+    if arm not in arms:
+        raise KeyError(f"tmmnet.arms: no arm '{arm}' (arms: {', '.join(arms)})")
+    spec = {"stage1": False, "stage2": False, "attention": False, **arms[arm]}
+    return spec
+
+
+def model_config(
+    ctx: Context, encoder: str, modalities: Sequence[str], stage1: bool, stage2: bool, attention: bool
+) -> dict[str, Any]:
+    """The `tmmnet` registry kwargs for one arm with one encoder recipe."""
+    tm = ctx.config["tmmnet"]
+    text_name = tm["text_encoder"]
+    return {
+        "modalities": list(modalities),
+        "num_classes": len(ctx.labels),
+        "in_chans": {m: ctx.channels(m) for m in modalities},
+        "attribute_sizes": {m: s for m, s in ctx.attribute_sizes().items() if m in modalities},
+        "encoder": ctx.encoder_cfg(encoder),
+        "text_encoder": dict(ctx.config["text_encoders"][text_name]),
+        "vocab_size": int(ctx.cache.meta["vocab_size"]),
+        "text_length": int(ctx.cache.meta["text_length"]),
+        "stage1": stage1,
+        "stage2": stage2,
+        "attention": attention,
+        "embed_dim": int(tm.get("embed_dim", 128)),
+        "proto_dim": int(tm.get("proto_dim", 32)),
+        "attn_dim": int(tm.get("attn_dim", 128)),
+        "attn_heads": int(tm.get("attn_heads", 1)),
+        "fusion": tm.get("fusion", "concat"),
+        "head": tm.get("head", "linear"),
+        "dropout": float(tm.get("dropout", 0.0)),
+        "text_sections": ctx.text_sections(modalities),
+    }
+
+
+def classification_loss(ctx: Context, train: SampleSet) -> nn.Module:
+    """The configured classification objective; class-dependent ones get the training class counts."""
+    name = ctx.config["tmmnet"].get("classification_loss", "ce")
+    kwargs = dict(ctx.config["tmmnet"].get("classification_loss_kwargs") or {})
+    counts = train.class_counts(len(ctx.labels))
+    if name in {"ldam", "ce_ldam"}:
+        kwargs.setdefault("class_counts", counts)
+    if name == "logit_adjusted":
+        kwargs.setdefault("class_priors", counts)
+    return build_loss(name, **kwargs)
+
+
+def fit_spec(ctx: Context, epochs: int, select: str) -> FitSpec:
+    tr = ctx.config["trainer"]
+    return FitSpec.from_config(
+        tr,
+        epochs=int(epochs),
+        select=select,
+        seed=int(ctx.config.get("seed", 0)),
+        progress=bool(ctx.config.get("progress", True)),
+    )
+
+
+# ------------------------------------------------------------------------------------------ evaluation
+def guidance_evaluator(model: TMMNet, loss_fn: nn.Module, val: SampleSet, batch_size: int):
+    """Mean of the active guidance terms on the validation partition (selection for stages 1-2)."""
+
+    def evaluate(m: nn.Module) -> dict[str, float]:
+        device = next(m.parameters()).device
+        sums: dict[str, float] = {}
+        was = m.training
+        m.eval()
+        from mmdiag.engine.device import to_device
+
+        with torch.no_grad():
+            for batch in val.batches(batch_size, shuffle=False):
+                batch = to_device(batch, device)
+                terms = loss_fn(m(batch), batch)
+                n = int(batch["label"].shape[0])
+                for k, v in terms.items():
+                    sums[f"val_{k}"] = sums.get(f"val_{k}", 0.0) + float(v) * n
+        m.train(was)
+        out = {k: v / max(len(val), 1) for k, v in sums.items()}
+        out["val_loss"] = sum(out.values())
+        return out
+
+    return evaluate
+
+
+def classification_evaluator(ctx: Context, val: SampleSet, batch_size: int):
+    """Image-only validation metrics (`val_loss` = CE, `val_Acc`, `val_AUC`, ...) for best-epoch selection."""
+
+    def evaluate(m: nn.Module) -> dict[str, float]:
+        pred = predict(m, val, batch_size)
+        metrics = score(pred, ctx.task, ctx.labels, ctx.positive_index)
+        out = {f"val_{k}": v for k, v in metrics.items() if np.isscalar(v)}
+        out["val_loss"] = pred["loss"]
+        return out
+
+    return evaluate
+
+
+# ------------------------------------------------------------------------------------------ stage 1
+STAGE1_PREFIXES = ("image.", "text.", "img_proj.", "txt_proj.")
+
+
+def stage1_state(model: TMMNet, modality: str) -> dict[str, torch.Tensor]:
+    keep = tuple(f"{p}{modality}." for p in STAGE1_PREFIXES)
+    return {k: v for k, v in model.state_dict().items() if k.startswith(keep) or k == "logit_scale"}
+
+
+def train_stage1(ctx: Context, encoder: str, modality: str, split_path: str | Path, out_dir: str | Path) -> Path:
+    """Stage 1 for one modality: CLIP matching of images and their reports; returns the checkpoint path."""
+    out_dir = Path(out_dir)
+    seed_everything(int(ctx.config.get("seed", 0)))
+    cfg = model_config(ctx, encoder, [modality], stage1=True, stage2=False, attention=False)
+    model = tmmnet(**cfg)
+    model.set_active({"clip"})
+    train = ctx.samples(split_path, "train", [modality])
+    val = ctx.samples(split_path, "val", [modality])
+    loss_fn = LOSSES.create("guided", weights=ctx.config["tmmnet"].get("loss_weights"))
+    spec = fit_spec(ctx, ctx.config["tmmnet"]["schedule"]["stage1"], "val_loss")
+    evaluate = guidance_evaluator(model, loss_fn, val, spec.batch_size)
+    fit(
+        model,
+        loss_fn,
+        train,
+        spec,
+        out_dir / "ckpt",
+        evaluate=evaluate,
+        augment=make_augment(ctx.config.get("augment")),
+        device=pick_device(ctx.config["trainer"].get("device", "auto")),
+        fingerprint=ctx.fingerprint("stage1", cfg, spec.__dict__, str(split_path)),
+        desc=f"stage1 {encoder}/{modality}",
+    )
+    path = out_dir / "stage1.pt"
+    with atomic_path(path) as tmp:
+        torch.save({"state": stage1_state(model.cpu(), modality), "model_config": cfg}, tmp)
+    return path
+
+
+def load_stage1(model: TMMNet, checkpoints: Mapping[str, str | Path]) -> None:
+    """Initialise each modality's stage-1 parts from its pretraining checkpoint (logit scale averaged)."""
+    state = model.state_dict()
+    scales = []
+    for modality, path in checkpoints.items():
+        saved = torch.load(path, map_location="cpu", weights_only=False)["state"]
+        for k, v in saved.items():
+            if k == "logit_scale":
+                scales.append(v)
+            elif k in state and state[k].shape == v.shape:
+                state[k] = v
+            else:
+                raise ValueError(f"{path}: parameter {k} does not fit this model (modality {modality})")
+    if scales:
+        state["logit_scale"] = torch.stack(scales).mean()
+    model.load_state_dict(state)
+
+
+# ------------------------------------------------------------------------------------------ arms
+def train_arm(
+    ctx: Context,
+    arm: str,
+    encoder: str,
+    split_path: str | Path,
+    eval_sets: Mapping[str, tuple[str | Path, str]],
+    run_dir: str | Path,
+    stage1_checkpoints: Mapping[str, str | Path] | None = None,
+) -> dict[str, Any]:
+    """Train one arm on `split_path` (train/val) and evaluate it on every `eval_sets` partition.
+
+    Writes into `run_dir`: `ckpt/<phase>/` (resumable), `model.pt`, `history.csv`,
+    `predictions_<set>.csv` (class and attribute probabilities per test image), `metrics.json`, `run.json`.
+    """
+    run_dir = Path(run_dir)
+    started, t0 = now(), time.perf_counter()
+    spec_arm = arm_spec(ctx, arm)
+    mods = spec_arm["modalities"]
+    seed = int(ctx.config.get("seed", 0))
+    seed_everything(seed)
+    cfg = model_config(ctx, encoder, mods, spec_arm["stage1"], spec_arm["stage2"], spec_arm["attention"])
+    model = tmmnet(**cfg)
+    device = pick_device(ctx.config["trainer"].get("device", "auto"))
+    train = ctx.samples(split_path, "train", mods)
+    val = ctx.samples(split_path, "val", mods)
+    loss_fn = LOSSES.create(
+        "guided", classification=classification_loss(ctx, train), weights=ctx.config["tmmnet"].get("loss_weights")
+    )
+    schedule = ctx.config["tmmnet"]["schedule"]
+    augment = make_augment(ctx.config.get("augment"))
+    base_fp = [arm, encoder, cfg, str(split_path), ctx.config["trainer"], ctx.config["tmmnet"].get("loss_weights")]
+
+    if spec_arm["stage1"]:
+        if stage1_checkpoints:
+            load_stage1(model, stage1_checkpoints)
+            base_fp.append(sorted((m, file_sha256(p)) for m, p in stage1_checkpoints.items()))
+        else:  # no pretraining job upstream (cross-validation): run stage 1 here, per modality
+            ckpts = {m: train_stage1(ctx, encoder, m, split_path, run_dir / "stage1" / m) for m in mods}
+            load_stage1(model, ckpts)
+    history: list[dict[str, Any]] = []
+    guidance = set().union(*(GUIDANCE_TERMS[s] for s in ("stage1", "stage2") if spec_arm[s]))
+
+    def run_phase(phase: str, active: set[str], epochs: int, select: str, evaluate, params=None) -> None:
+        if epochs <= 0:
+            return
+        model.set_active(active)
+        spec = fit_spec(ctx, epochs, select)
+        result = fit(
+            model,
+            loss_fn,
+            train,
+            spec,
+            run_dir / "ckpt" / phase,
+            evaluate=evaluate,
+            params=params,
+            augment=augment,
+            device=device,
+            fingerprint=ctx.fingerprint(phase, *base_fp),
+            desc=f"{arm}/{encoder} {phase}",
+        )
+        history.extend({"phase": phase, **h} for h in result.history)
+
+    batch_size = int(ctx.config["trainer"]["batch_size"])
+    if spec_arm["stage2"]:
+        run_phase(
+            "stage2",
+            {"proto", "attr"},
+            schedule["stage2"],
+            "val_loss",
+            guidance_evaluator(model, loss_fn, val, batch_size),
+        )
+    cls_eval = classification_evaluator(ctx, val, batch_size)
+    select = ctx.config["trainer"].get("select", "val_loss")
+    if spec_arm["attention"]:
+        trainable = [p for mod in model.phase_modules("stage3") for p in mod.parameters()]
+        frozen = [p for p in model.parameters() if all(p is not q for q in trainable)]
+        for p in frozen:
+            p.requires_grad_(False)
+        run_phase("stage3", {"cls"}, schedule["stage3"], select, cls_eval, params=trainable)
+        for p in frozen:
+            p.requires_grad_(True)
+    run_phase("classify", {"cls"} | guidance, schedule["classify"], select, cls_eval)
+
+    model.to(device)
+    results = evaluate_run(ctx, model, mods, eval_sets, run_dir)
+    with atomic_path(run_dir / "model.pt") as tmp:
+        torch.save({"state": model.state_dict(), "model_config": cfg}, tmp)
+    pd.DataFrame(history).to_csv(run_dir / "history.csv", index=False)
+    record = provenance(
+        ctx.cache.meta,
+        config_hash(base_fp),
+        seed,
+        device_description(device),
+        started,
+        {
+            "study": "tmmnet",
+            "arm": arm,
+            "encoder": encoder,
+            "encoder_label": ctx.encoder_label(encoder),
+            "arm_spec": spec_arm,
+            "split": str(split_path),
+            "seconds": round(time.perf_counter() - t0, 2),
+            "parameters": sum(p.numel() for p in model.parameters()),
+            "pretrained": pretrained_report(list(model.image.values())),
+            "stage1_checkpoints": {m: str(p) for m, p in (stage1_checkpoints or {}).items()},
+        },
+    )
+    write_json(run_dir / "run.json", record)
+    metrics = {"run": record, "eval": results}
+    write_json(run_dir / "metrics.json", metrics)
+    return metrics
+
+
+def evaluate_run(
+    ctx: Context,
+    model: nn.Module,
+    modalities: Sequence[str],
+    eval_sets: Mapping[str, tuple[str | Path, str]],
+    run_dir: Path,
+) -> dict[str, Any]:
+    """Metrics (point + case-bootstrap CI) and attribute accuracy per evaluation set; predictions to CSV."""
+    results: dict[str, Any] = {}
+    n_boot = int(ctx.config.get("evaluation", {}).get("bootstrap", 1000))
+    for name, (path, partition) in eval_sets.items():
+        samples = ctx.samples(path, partition, modalities)
+        with inference_mode(model):
+            pred = predict(model, samples, 256)
+        predictions_frame(pred, samples, ctx.labels).to_csv(run_dir / f"predictions_{name}.csv", index=False)
+        results[name] = {
+            "n_samples": len(samples),
+            "n_cases": len(set(pred["case_ids"])),
+            "metrics": score(pred, ctx.task, ctx.labels, ctx.positive_index),
+            "ci": score_with_ci(
+                pred, ctx.task, ctx.labels, ctx.positive_index, n_boot=n_boot, seed=int(ctx.config.get("seed", 0))
+            ),
+            "attributes": attribute_scores(pred, samples),
+        }
+    return results
+
+
+# ------------------------------------------------------------------------------------------ CV
+def cross_validate(
+    ctx: Context, arm: str, encoder: str, fold_splits: Sequence[str | Path], run_dir: str | Path
+) -> dict[str, Any]:
+    """k-fold CV of one arm (Table 4): every fold trains from scratch (stage 1 included) on its own split."""
+    run_dir = Path(run_dir)
+    folds = []
+    for i, path in enumerate(fold_splits):
+        fold_dir = run_dir / f"fold{i}"
+        m = train_arm(ctx, arm, encoder, path, {"test": (path, "test")}, fold_dir)
+        folds.append(m["eval"]["test"]["metrics"])
+    frame = pd.DataFrame(folds)
+    summary = {
+        k: {"mean": float(frame[k].mean()), "std": float(frame[k].std(ddof=1)) if len(frame) > 1 else 0.0}
+        for k in frame.columns
+    }
+    out = {"arm": arm, "encoder": encoder, "folds": folds, "summary": summary, "splits": [str(p) for p in fold_splits]}
+    write_json(run_dir / "metrics.json", out)
+    return out

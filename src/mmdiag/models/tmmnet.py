@@ -1,0 +1,282 @@
+"""TMM-Net: text-guided multimodal diagnosis (Fan, Gong, Zheng; Acta Electronica Sinica 2024).
+
+Paper: `papers/tmmnet_text_guided_multimodal_gist.txt`; summary: METHODS.md §1.
+
+One class covers every arm of the paper's Tables 1-3, by switches (no copy-pasted variants):
+- `modalities`: one image encoder per modality (EUS, WLE, or both);
+- `stage1` — feature-level guidance (§3.1, Algorithm 1): image and report embeddings aligned with a
+  CLIP loss per modality;
+- `stage2` — prototype-level guidance (§3.2): one two-FC-layer stream per attribute on the image
+  features (image prototypes) and on the text features (text prototypes), a K x K prototype
+  matching matrix per sample (6x6 EUS, 5x5 WLE) with the diagonal as target, and an attribute
+  classifier on each image prototype — its probabilities are the model's interpretable output;
+- `attention` — stage 3 (§3.3): a 1x1 conv over [feature map ; broadcast prototypes], then
+  bidirectional cross-modal attention (EUS queries over WLE keys/values and the reverse), fused
+  and classified. Without it, the pooled features (and prototypes) are fused directly ("direct
+  multimodal fusion" of Table 3) with a registered fusion module and head.
+Inference needs images only: the text tower runs only when a text loss is active.
+
+Our choices where the paper is silent, also listed in docs/models.md:
+- embeddings are linear projections to `embed_dim` with a learnable CLIP temperature (the paper's
+  pseudo-code L2-normalises features of different widths, which needs a projection);
+- same-case pairs in a batch are positives, not negatives (multi-positive targets);
+- the prototype matching CE is symmetric over rows and columns, with its own temperature;
+- the attribute classifiers use softmax CE (each attribute is multi-class);
+- the text tower of modality m reads report section `report.<m>` when the data has it (T_EUS /
+  T_WLE of Algorithm 1), else the whole report; each modality has its own copy of the text
+  encoder because stage 1 runs as one job per modality;
+- direct fusion concatenates each modality's pooled feature and, with stage 2, its prototypes.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from mmdiag.models.encoders import create_image_encoder, create_text_encoder
+from mmdiag.models.features import ModalityFeatures
+from mmdiag.registry import FUSIONS, HEADS, MODELS
+
+TEXT_TERMS = frozenset({"clip", "proto"})
+
+
+@dataclass
+class TMMNetCfg:
+    """Architecture switches and sizes (keys of an arm's `model` config)."""
+
+    modalities: list[str]
+    num_classes: int
+    in_chans: dict[str, int]
+    attribute_sizes: dict[str, list[int]] = field(default_factory=dict)
+    encoder: dict[str, Any] = field(default_factory=dict)  # image encoder config (shared recipe, own weights)
+    text_encoder: dict[str, Any] = field(default_factory=dict)
+    vocab_size: int = 0
+    text_length: int = 0
+    stage1: bool = False
+    stage2: bool = False
+    attention: bool = False
+    embed_dim: int = 128  # CLIP embedding width
+    proto_dim: int = 32  # width of one attribute prototype
+    attn_dim: int = 128  # d_k = d_v of the cross-modal attention
+    attn_heads: int = 1  # the paper describes single-head attention
+    fusion: str = "concat"
+    fusion_kwargs: dict[str, Any] = field(default_factory=dict)
+    head: str = "linear"
+    head_kwargs: dict[str, Any] = field(default_factory=dict)
+    dropout: float = 0.0
+    text_sections: dict[str, str] = field(default_factory=dict)  # modality -> report column
+
+
+class PrototypeStreams(nn.Module):
+    """K parallel two-FC-layer streams mapping a feature vector to K prototypes [B, K, P]."""
+
+    def __init__(self, in_dim: int, num_streams: int, proto_dim: int) -> None:
+        super().__init__()
+        hidden = max(proto_dim, in_dim // 2)
+        # Grouped as batched matmuls: one weight tensor per layer holds all K streams.
+        self.w1 = nn.Parameter(torch.empty(num_streams, in_dim, hidden))
+        self.b1 = nn.Parameter(torch.zeros(num_streams, hidden))
+        self.w2 = nn.Parameter(torch.empty(num_streams, hidden, proto_dim))
+        self.b2 = nn.Parameter(torch.zeros(num_streams, proto_dim))
+        for w in (self.w1, self.w2):
+            nn.init.kaiming_uniform_(w, a=math.sqrt(5))
+
+    def forward(self, x: Tensor) -> Tensor:
+        h = F.gelu(torch.einsum("bd,kdh->bkh", x, self.w1) + self.b1)
+        return torch.einsum("bkh,khp->bkp", h, self.w2) + self.b2
+
+
+class AttributeClassifiers(nn.Module):
+    """One linear classifier per image prototype (attribute k has n_k values)."""
+
+    def __init__(self, proto_dim: int, sizes: Sequence[int]) -> None:
+        super().__init__()
+        self.heads = nn.ModuleList(nn.Linear(proto_dim, n) for n in sizes)
+
+    def forward(self, protos: Tensor) -> list[Tensor]:
+        return [head(protos[:, k]) for k, head in enumerate(self.heads)]
+
+
+class CrossModalAttention(nn.Module):
+    """Stage 3: prototype-weighted maps (1x1 conv) and bidirectional cross-modal attention."""
+
+    def __init__(self, in_dims: Sequence[int], proto_dims: Sequence[int], attn_dim: int, heads: int) -> None:
+        super().__init__()
+        if len(in_dims) != 2:
+            raise ValueError(f"cross-modal attention needs exactly 2 modalities, got {len(in_dims)}")
+        # A 1x1 conv on a flattened H*W grid is a Linear over channels; output width C_I + sum C_P (eq. 6).
+        self.weigh = nn.ModuleList(nn.Linear(c + p, c + p) for c, p in zip(in_dims, proto_dims))
+        self.q = nn.ModuleList(nn.Linear(c + p, attn_dim) for c, p in zip(in_dims, proto_dims))
+        self.k = nn.ModuleList(nn.Linear(c + p, attn_dim) for c, p in zip(in_dims, proto_dims))
+        self.v = nn.ModuleList(nn.Linear(c + p, attn_dim) for c, p in zip(in_dims, proto_dims))
+        self.heads = heads
+        self.out_dim = 2 * attn_dim
+
+    def forward(self, tokens: Sequence[Tensor], protos: Sequence[Tensor | None]) -> tuple[Tensor, list[Tensor]]:
+        weighted = []
+        for i, (t, p) in enumerate(zip(tokens, protos)):
+            if p is not None:  # broadcast the flattened prototypes over the spatial grid
+                t = torch.cat([t, p.flatten(1).unsqueeze(1).expand(-1, t.shape[1], -1)], dim=-1)
+            weighted.append(self.weigh[i](t))
+        q = [self._split(self.q[i](w)) for i, w in enumerate(weighted)]
+        k = [self._split(self.k[i](w)) for i, w in enumerate(weighted)]
+        v = [self._split(self.v[i](w)) for i, w in enumerate(weighted)]
+        c_e = F.scaled_dot_product_attention(q[0], k[1], v[1])  # EUS queries over WLE (C_E)
+        c_w = F.scaled_dot_product_attention(q[1], k[0], v[0])  # WLE queries over EUS (C_W)
+        c_e, c_w = self._merge(c_e), self._merge(c_w)
+        return torch.cat([c_e.mean(1), c_w.mean(1)], dim=-1), [c_e, c_w]
+
+    def _split(self, x: Tensor) -> Tensor:
+        b, n, d = x.shape
+        return x.view(b, n, self.heads, d // self.heads).transpose(1, 2)
+
+    def _merge(self, x: Tensor) -> Tensor:
+        b, h, n, d = x.shape
+        return x.transpose(1, 2).reshape(b, n, h * d)
+
+
+class TMMNet(nn.Module):
+    """TMM-Net and its ablations; `forward(batch) -> dict` of logits and the active guidance terms."""
+
+    def __init__(self, cfg: TMMNetCfg) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.modalities = list(cfg.modalities)
+        if cfg.attention and len(self.modalities) != 2:
+            raise ValueError("stage 3 cross-modal attention needs two modalities")
+        if cfg.stage2 and not cfg.stage1:
+            raise ValueError("stage 2 builds on stage 1 (prototype streams read the text tower)")
+        self.image = nn.ModuleDict(
+            {m: create_image_encoder(cfg.encoder, in_chans=cfg.in_chans[m]) for m in self.modalities}
+        )
+        dims = {m: self.image[m].num_features for m in self.modalities}
+        self.text = nn.ModuleDict()
+        if cfg.stage1:
+            for m in self.modalities:
+                self.text[m] = create_text_encoder(cfg.text_encoder, cfg.vocab_size, cfg.text_length)
+            self.img_proj = nn.ModuleDict({m: nn.Linear(dims[m], cfg.embed_dim, bias=False) for m in self.modalities})
+            self.txt_proj = nn.ModuleDict(
+                {m: nn.Linear(self.text[m].num_features, cfg.embed_dim, bias=False) for m in self.modalities}
+            )
+            self.logit_scale = nn.Parameter(torch.tensor(math.log(1 / 0.07)))
+        sizes = {m: list(cfg.attribute_sizes.get(m, [])) for m in self.modalities}
+        if cfg.stage2:
+            missing = [m for m in self.modalities if not sizes[m]]
+            if missing:
+                raise ValueError(f"stage 2 needs attribute annotations; none declared for {missing}")
+            self.img_protos = nn.ModuleDict(
+                {m: PrototypeStreams(dims[m], len(sizes[m]), cfg.proto_dim) for m in self.modalities}
+            )
+            self.txt_protos = nn.ModuleDict(
+                {m: PrototypeStreams(self.text[m].num_features, len(sizes[m]), cfg.proto_dim) for m in self.modalities}
+            )
+            self.attr_heads = nn.ModuleDict({m: AttributeClassifiers(cfg.proto_dim, sizes[m]) for m in self.modalities})
+            self.proto_scale = nn.Parameter(torch.tensor(math.log(1 / 0.07)))
+        proto_widths = [len(sizes[m]) * cfg.proto_dim if cfg.stage2 else 0 for m in self.modalities]
+        if cfg.attention:
+            self.fusion = CrossModalAttention(
+                [dims[m] for m in self.modalities], proto_widths, cfg.attn_dim, cfg.attn_heads
+            )
+            fused = self.fusion.out_dim
+        else:
+            in_dims = [dims[m] + w for m, w in zip(self.modalities, proto_widths)]
+            if len(in_dims) > 1:
+                self.fusion = FUSIONS.create(cfg.fusion, in_dims=in_dims, dropout=cfg.dropout, **cfg.fusion_kwargs)
+                fused = self.fusion.out_dim
+            else:
+                self.fusion = None
+                fused = in_dims[0]
+        self.head = HEADS.create(
+            cfg.head, in_dim=fused, num_classes=cfg.num_classes, dropout=cfg.dropout, **cfg.head_kwargs
+        )
+        self.active: set[str] = {"cls"}
+
+    # -- phases ---------------------------------------------------------------------------------------
+    def set_active(self, terms: set[str]) -> None:
+        """Which objectives the next forward passes serve: subset of {clip, proto, attr, cls}."""
+        allowed = {"cls"} | ({"clip"} if self.cfg.stage1 else set()) | ({"proto", "attr"} if self.cfg.stage2 else set())
+        unknown = set(terms) - allowed
+        if unknown:
+            raise ValueError(f"objectives {sorted(unknown)} are not part of this arm (allowed {sorted(allowed)})")
+        self.active = set(terms)
+
+    def phase_modules(self, phase: str) -> list[nn.Module]:
+        """Modules trained in a phase (stage 3 trains fusion + head on frozen guided features)."""
+        if phase == "stage3":
+            return [m for m in (self.fusion, self.head) if m is not None]
+        return [self]
+
+    # -- forward --------------------------------------------------------------------------------------
+    def forward(self, batch: Mapping[str, Any]) -> dict[str, Any]:
+        images: Mapping[str, Tensor] = batch["images"]
+        feats = {m: self.image[m](images[m]) for m in self.modalities}
+        out: dict[str, Any] = {"features": feats}
+        need_text = bool(self.active & TEXT_TERMS) and "text" in batch
+        need_protos = self.cfg.stage2 and bool(self.active & {"proto", "attr", "cls"})
+        protos: dict[str, Tensor | None] = {m: None for m in self.modalities}
+        text_feats: dict[str, ModalityFeatures] = {}
+        if need_text:
+            for m in self.modalities:
+                ids = batch["text"][self.cfg.text_sections.get(m, "report")]
+                text_feats[m] = self.text[m](ids)
+        if self.cfg.stage1 and "clip" in self.active and need_text:
+            out["clip"] = {
+                m: (
+                    F.normalize(self.img_proj[m](feats[m].pooled), dim=-1),
+                    F.normalize(self.txt_proj[m](text_feats[m].pooled), dim=-1),
+                )
+                for m in self.modalities
+            }
+            out["logit_scale"] = self.logit_scale.exp().clamp(max=100.0)
+        if need_protos:
+            for m in self.modalities:
+                protos[m] = self.img_protos[m](feats[m].pooled)
+            out["attr_logits"] = {m: self.attr_heads[m](protos[m]) for m in self.modalities}
+            if "proto" in self.active and need_text:
+                out["protos"] = {
+                    m: (F.normalize(protos[m], dim=-1), F.normalize(self.txt_protos[m](text_feats[m].pooled), dim=-1))
+                    for m in self.modalities
+                }
+                out["proto_scale"] = self.proto_scale.exp().clamp(max=100.0)
+        if "cls" in self.active:
+            out.update(self._classify(feats, protos))
+        return out
+
+    def _classify(self, feats: dict[str, ModalityFeatures], protos: dict[str, Tensor | None]) -> dict[str, Tensor]:
+        if self.cfg.attention:
+            tokens = [
+                feats[m].tokens if feats[m].tokens is not None else feats[m].pooled[:, None] for m in self.modalities
+            ]
+            fused, maps = self.fusion(tokens, [protos[m] for m in self.modalities])
+            extra = {"attention_maps": maps}
+        else:
+            vecs = []
+            for m in self.modalities:
+                v = feats[m].pooled
+                if protos[m] is not None:
+                    v = torch.cat([v, protos[m].flatten(1)], dim=-1)
+                vecs.append(ModalityFeatures(pooled=v))
+            fused = self.fusion(vecs) if self.fusion is not None else vecs[0].pooled
+            extra = {}
+        head_out = self.head(fused)
+        return {**head_out, "fused": fused, **extra}
+
+
+def _create_tmmnet(cfg: Mapping[str, Any]) -> TMMNet:
+    known = set(TMMNetCfg.__dataclass_fields__)
+    unknown = set(cfg) - known
+    if unknown:
+        raise ValueError(f"unknown TMM-Net model keys: {sorted(unknown)}")
+    return TMMNet(TMMNetCfg(**cfg))
+
+
+@MODELS.register("tmmnet")
+def tmmnet(**cfg: Any) -> TMMNet:
+    """TMM-Net or one of its ablation arms, by switches."""
+    return _create_tmmnet(cfg)

@@ -1,0 +1,85 @@
+"""Data rules: `download` (fetch or generate), `build_corpus`, `preprocess` (cache + splits)."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from mmdiag.data.byo import dataset_checksum, load_dataset
+from mmdiag.io import read_json, write_json
+
+log = logging.getLogger(__name__)
+
+
+def download(config: dict[str, Any], data: str, info: str, **_: Any) -> None:
+    """Produce the BYO folder `data` from `dataset.source`, validate it, record its checksum in `info`."""
+    ds_cfg = config["dataset"]
+    source = ds_cfg["source"]
+    out = Path(data)
+    if source == "synthetic":
+        from mmdiag.data.synthetic import generate_dataset
+
+        syn = dict(ds_cfg.get("synthetic") or {})
+        syn.setdefault("name", ds_cfg["name"])
+        generate_dataset(out, syn, progress=bool(config.get("progress", True)))
+    else:
+        from mmdiag.data.sources import prepare_source
+
+        prepare_source(source, ds_cfg.get(source) or {}, out)
+    ds = load_dataset(out, validate=True)
+    checksum = dataset_checksum(out)
+    log.info("dataset %s: %d cases, %d images, sha256 %s", ds.spec.name, len(ds.cases), len(ds.images), checksum)
+    write_json(
+        info,
+        {
+            "name": ds.spec.name,
+            "source": source,
+            "synthetic": ds.spec.synthetic,
+            "checksum": checksum,
+            "n_cases": len(ds.cases),
+            "n_images": len(ds.images),
+            "spec": ds.spec.to_dict(),
+        },
+    )
+
+
+def build_corpus(config: dict[str, Any], data: str, corpus: str, **_: Any) -> None:
+    """The character frequency-rank vocabulary of every report (TMM-Net §4.1), saved with counts."""
+    from mmdiag.data.corpus import build_corpus as build
+    from mmdiag.data.corpus import save_corpus
+    from mmdiag.data.preprocess import report_columns
+
+    ds = load_dataset(data, validate=False)
+    texts = [t for col in report_columns(ds)[:1] for t in ds.reports[col].astype(str)]
+    c = build(texts, int(config["corpus"]["max_length"]))
+    longest = max((len(t) for t in texts), default=0)
+    log.info(
+        "corpus: %d characters from %d reports; longest report %d chars (max_length %d)",
+        len(c.counts),
+        len(texts),
+        longest,
+        c.max_length,
+    )
+    save_corpus(c, corpus)
+
+
+def preprocess(config: dict[str, Any], data: str, info: str, corpus: str, meta: str, splits: str, **_: Any) -> None:
+    """Decode/resize/crop/normalise every image once into `cache/`, encode reports, write the splits."""
+    from mmdiag.data.corpus import load_corpus
+    from mmdiag.data.preprocess import preprocess as run_preprocess
+    from mmdiag.data.splits import make_splits
+
+    ds = load_dataset(data, validate=False)
+    checksum = read_json(info)["checksum"]
+    cache_dir = Path(meta).parent
+    run_preprocess(
+        ds, load_corpus(corpus), cache_dir, config["preprocess"], checksum, progress=bool(config.get("progress", True))
+    )
+    made = make_splits(ds.cases, config["splits"])
+    split_dir = Path(splits).parent
+    for name, split in made.items():
+        write_json(split_dir / f"{name}.json", split.to_json())
+        sizes = {p: len(v) for p, v in split.partitions.items()}
+        log.info("split %s: %s", name, sizes)
+    write_json(splits, {"splits": sorted(made), "dataset_checksum": checksum})
