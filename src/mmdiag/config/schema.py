@@ -44,15 +44,9 @@ PRETRAINED = {"type": "string", "enum": ["required", "preferred", "off"]}
 
 
 def _sources() -> dict[str, Any]:
-    from mmdiag.data.synthetic import SYNTHETIC_SCHEMA
+    from mmdiag.data.sources import list_sources, source_schema
 
-    out = {"synthetic": SYNTHETIC_SCHEMA}
-    try:
-        from mmdiag.data.sources import SOURCE_SCHEMAS
-    except ImportError:  # sources package not installed in this build
-        return out
-    out.update(SOURCE_SCHEMAS)
-    return out
+    return {name: source_schema(name) for name in list_sources()}
 
 
 def _encoder_entry() -> dict[str, Any]:

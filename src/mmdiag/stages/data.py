@@ -17,16 +17,12 @@ def download(config: dict[str, Any], data: str, info: str, **_: Any) -> None:
     ds_cfg = config["dataset"]
     source = ds_cfg["source"]
     out = Path(data)
-    if source == "synthetic":
-        from mmdiag.data.synthetic import generate_dataset
+    from mmdiag.data.sources import prepare_source, source_schema
 
-        syn = dict(ds_cfg.get("synthetic") or {})
-        syn.setdefault("name", ds_cfg["name"])
-        generate_dataset(out, syn, progress=bool(config.get("progress", True)))
-    else:
-        from mmdiag.data.sources import prepare_source
-
-        prepare_source(source, ds_cfg.get(source) or {}, out)
+    src_cfg = dict(ds_cfg.get(source) or {})
+    if "name" in source_schema(source).get("properties", {}):
+        src_cfg["name"] = ds_cfg["name"]  # one name for the dataset folder and results/<name>/
+    prepare_source(source, src_cfg, out)
     ds = load_dataset(out, validate=True)
     checksum = dataset_checksum(out)
     log.info("dataset %s: %d cases, %d images, sha256 %s", ds.spec.name, len(ds.cases), len(ds.images), checksum)

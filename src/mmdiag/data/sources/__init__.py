@@ -3,8 +3,7 @@
 A source is a function `prepare(cfg, out_dir) -> DatasetSpec` registered under a name with the JSON
 Schema fragment (draft 2020-12) of its config keys; the pipeline config embeds that fragment under
 `dataset.<name>`, and `prepare_source` is the one entry point the pipeline's first rule calls.
-Built in: `medmnist`, `medmnist_pair`, `ham10000`, `folder` (the synthetic generator registers
-itself elsewhere as `synthetic`). Source modules import medmnist (hence torch) only when run.
+Built in: `medmnist`, `medmnist_pair`, `ham10000`, `folder` (and `synthetic`, the embedded generator). Source modules import medmnist (hence torch) only when run.
 """
 
 from __future__ import annotations
@@ -15,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from mmdiag.data.byo import DatasetSpec
-from mmdiag.data.sources import folder, ham10000, medmnist, medmnist_pair
+from mmdiag.data.sources import folder, ham10000, medmnist, medmnist_pair, synthetic
 from mmdiag.data.sources.download import RemoteFile, fetch, fetch_all
 from mmdiag.errors import ConfigError
 from mmdiag.registry import Registry
@@ -83,3 +82,4 @@ register_source("medmnist", medmnist.prepare, MEDMNIST_SCHEMA)
 register_source("medmnist_pair", medmnist_pair.prepare, MEDMNIST_PAIR_SCHEMA)
 register_source("ham10000", ham10000.prepare, HAM10000_SCHEMA)
 register_source("folder", folder.prepare, FOLDER_SCHEMA)
+register_source("synthetic", synthetic.prepare, synthetic.SYNTHETIC_SCHEMA)
