@@ -41,8 +41,9 @@ def write_text(path: str | Path, text: str) -> None:
 
 
 def write_json(path: str | Path, obj: Any) -> None:
-    """Pretty, key-sorted JSON (stable bytes for identical content, so DVC/Snakemake see no change)."""
-    write_text(path, json.dumps(obj, indent=2, sort_keys=True, default=_jsonable) + "\n")
+    """Pretty JSON in insertion order (deterministic bytes for identical content; declaration orders such as
+    a dataset's attribute order survive)."""
+    write_text(path, json.dumps(obj, indent=2, default=_jsonable) + "\n")
 
 
 def read_json(path: str | Path) -> Any:

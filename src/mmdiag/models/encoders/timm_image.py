@@ -61,7 +61,10 @@ class TimmImageEncoder(nn.Module):
         model_kwargs: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
-        common: dict[str, Any] = dict(features_only=True, in_chans=in_chans, **(model_kwargs or {}))
+        # out_indices=n: the last n stages, whatever the family's stage count (ViT: the last n blocks).
+        common: dict[str, Any] = dict(
+            features_only=True, out_indices=num_levels, in_chans=in_chans, **(model_kwargs or {})
+        )
         if width is not None and width != 1.0:
             common.update(_width_kwargs(model_name, width))
 
@@ -78,7 +81,7 @@ class TimmImageEncoder(nn.Module):
 
         self.body, self.pretrained_status = with_pretrained(pretrained, pretrained_file or model_name, load, scratch)
         self.num_levels = num_levels
-        self.channels: list[int] = list(self.body.feature_info.channels())[-num_levels:]
+        self.channels: list[int] = list(self.body.feature_info.channels())
         self.num_features = self.channels[-1]
         self.level_dims = self.channels
         self.model_name = model_name
