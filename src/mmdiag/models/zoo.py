@@ -1,3 +1,6 @@
 """Every whole-model family; importing this module registers them in `MODELS`."""
 
-from mmdiag.models import tmmnet  # noqa: F401  (registers)
+from mmdiag.models import (
+    dualbranch,  # noqa: F401  (registers)
+    tmmnet,  # noqa: F401  (registers)
+)
