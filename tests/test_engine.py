@@ -10,7 +10,8 @@ import pytest
 import torch
 from torch import nn
 
-from mmdiag.data.batches import Cache, SampleSet, hflip_augment
+from mmdiag.data.augment import Compose, RandomFlip
+from mmdiag.data.batches import Cache, SampleSet
 from mmdiag.engine.seed import seed_everything
 from mmdiag.engine.trainer import FitSpec, fit
 from mmdiag.losses import build_loss
@@ -52,7 +53,7 @@ def _train(tiny_cache: Path, ckpt: Path, evaluate) -> tuple[TinyNet, Any]:
     seed_everything(0)
     model = TinyNet()
     samples = _samples(tiny_cache)
-    result = fit(model, build_loss("ce"), samples, SPEC, ckpt, evaluate=evaluate, augment=hflip_augment(0.5),
+    result = fit(model, build_loss("ce"), samples, SPEC, ckpt, evaluate=evaluate, augment=Compose([RandomFlip(0.5)]),
                  fingerprint="tiny")
     return model, result
 

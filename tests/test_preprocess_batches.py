@@ -9,7 +9,8 @@ import pytest
 import torch
 from PIL import Image
 
-from mmdiag.data.batches import Cache, SampleSet, hflip_augment
+from mmdiag.data.augment import RandomFlip
+from mmdiag.data.batches import Cache, SampleSet
 from mmdiag.data.preprocess import IMAGENET_MEAN, IMAGENET_STD, load_image, normalisation
 from mmdiag.io import read_json
 
@@ -78,6 +79,6 @@ def test_batch_contents_and_augment(tiny_cache: Path) -> None:
     assert b["images"]["eus"].dtype == torch.float32 and b["images"]["eus"].shape == (8, 1, 32, 32)
     assert b["label"].shape == (8,) and b["attrs"]["eus"].shape == (8, 6) and b["attrs"]["wle"].shape == (8, 5)
     assert b["text"]["report"].shape[0] == 8
-    flipped = hflip_augment(1.0)(b["images"], torch.Generator().manual_seed(0))
+    flipped = {m: RandomFlip(1.0)(x, torch.Generator().manual_seed(0), m) for m, x in b["images"].items()}
     assert torch.equal(flipped["eus"], b["images"]["eus"].flip(-1))
     assert sum(x["label"].shape[0] for x in s.batches(8, drop_last=True)) == (len(s) // 8) * 8

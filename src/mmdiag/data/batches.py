@@ -13,7 +13,7 @@ yields max_m(n_m) samples; with `all` every combination is a sample (n_1 * n_2 .
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -174,24 +174,3 @@ def _mix(*xs: int) -> int:
     for x in xs:
         h = ((h ^ (int(x) & 0xFFFFFFFFFFFFFFFF)) * 1099511628211) & 0x7FFFFFFFFFFFFFFF
     return h
-
-
-def hflip_augment(p: float = 0.5) -> Augment:
-    """Random horizontal flip per sample, the same flip for every modality of a sample."""
-
-    def apply(images: dict[str, torch.Tensor], g: torch.Generator) -> dict[str, torch.Tensor]:
-        first = next(iter(images.values()))
-        flip = torch.rand(first.shape[0], generator=g) < p
-        if not flip.any():
-            return images
-        return {m: torch.where(flip[:, None, None, None], x.flip(-1), x) for m, x in images.items()}
-
-    return apply
-
-
-def make_augment(cfg: Mapping | None) -> Augment | None:
-    """Augmentation from config (`hflip` probability; more in `mmdiag.data.augment`)."""
-    if not cfg:
-        return None
-    p = float(cfg.get("hflip", 0.0))
-    return hflip_augment(p) if p > 0 else None

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from mmdiag.config import config_hash
-from mmdiag.data.batches import Cache, SampleSet
+from mmdiag.data.batches import Augment, Cache, SampleSet
 from mmdiag.data.splits import Split
 from mmdiag.errors import ConfigError
 from mmdiag.io import read_json
@@ -65,6 +65,15 @@ class Context:
             raise ConfigError(f"{split_path}: no partition '{partition}' (has {', '.join(split.partitions)})")
         pairing = self.config.get("data", {}).get("pairing", "cyclic")
         return SampleSet(self.cache, split.partitions[partition], modalities, pairing=pairing)
+
+    def augment(self) -> Augment | None:
+        """Training augmentation from `augment` config, with the cache's normalisation (CLAHE needs it)."""
+        from mmdiag.data.augment import build_augment
+
+        norm = self.cache.meta["normalisation"]
+        return build_augment(
+            self.config.get("augment"), mean={m: v[0] for m, v in norm.items()}, std={m: v[1] for m, v in norm.items()}
+        )
 
     # -- config helpers ------------------------------------------------------------------------------
     def encoder_cfg(self, name: str) -> dict[str, Any]:

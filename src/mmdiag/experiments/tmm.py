@@ -28,7 +28,7 @@ import torch
 from torch import nn
 
 from mmdiag.config import config_hash
-from mmdiag.data.batches import SampleSet, make_augment
+from mmdiag.data.batches import SampleSet
 from mmdiag.engine.device import device_description, pick_device
 from mmdiag.engine.seed import seed_everything
 from mmdiag.engine.trainer import FitSpec, fit
@@ -180,7 +180,7 @@ def train_stage1(ctx: Context, encoder: str, modality: str, split_path: str | Pa
         spec,
         out_dir / "ckpt",
         evaluate=evaluate,
-        augment=make_augment(ctx.config.get("augment")),
+        augment=ctx.augment(),
         device=pick_device(ctx.config["trainer"].get("device", "auto")),
         fingerprint=ctx.fingerprint("stage1", cfg, spec.__dict__, str(split_path)),
         desc=f"stage1 {encoder}/{modality}",
@@ -239,7 +239,7 @@ def train_arm(
         "guided", classification=classification_loss(ctx, train), weights=ctx.config["tmmnet"].get("loss_weights")
     )
     schedule = ctx.config["tmmnet"]["schedule"]
-    augment = make_augment(ctx.config.get("augment"))
+    augment = ctx.augment()
     base_fp = [arm, encoder, cfg, str(split_path), ctx.config["trainer"], ctx.config["tmmnet"].get("loss_weights")]
 
     if spec_arm["stage1"]:

@@ -23,30 +23,46 @@ def clip_logits(img: Tensor, txt: Tensor, scale: Tensor | float = 1.0) -> Tensor
     return scale * img @ txt.t()
 
 
-def multi_positive_targets(case: Tensor) -> Tensor:
-    """Row-normalised same-case indicator: the soft target of each row (and, by symmetry, column)."""
-    same = (case[:, None] == case[None, :]).float()
-    return same / same.sum(1, keepdim=True)
+def multi_positive_targets(img_case: Tensor, txt_case: Tensor | None = None) -> Tensor:
+    """Same-case indicator [n_img, n_txt] (1 where image i and report j belong to one case)."""
+    txt_case = img_case if txt_case is None else txt_case
+    return (img_case[:, None] == txt_case[None, :]).float()
 
 
-def clip_loss(img: Tensor, txt: Tensor, case: Tensor | None = None, scale: Tensor | float = 1.0) -> Tensor:
-    """Symmetric cross-entropy of the matching matrix; `case` marks same-case positives."""
+def clip_loss(
+    img: Tensor,
+    txt: Tensor,
+    case: Tensor | None = None,
+    scale: Tensor | float = 1.0,
+    txt_case: Tensor | None = None,
+) -> Tensor:
+    """Symmetric cross-entropy of the matching matrix.
+
+    `case` (per image) and `txt_case` (per report; defaults to `case`) mark positives: each row's target
+    is uniform over its case's reports, each column's over its case's images. Without cases this is the
+    paper's `arange` target. Reports may be deduplicated per case (`txt_case` unique): then M is
+    [n_images, n_cases] and no report appears twice as its own negative.
+    """
     logits = clip_logits(img, txt, scale)
     if case is None:
         target = torch.arange(logits.shape[0], device=logits.device)
         return (F.cross_entropy(logits, target) + F.cross_entropy(logits.t(), target)) / 2
-    soft = multi_positive_targets(case)
-    rows = -(soft * F.log_softmax(logits, dim=1)).sum(1).mean()
-    cols = -(soft * F.log_softmax(logits.t(), dim=1)).sum(1).mean()
+    pos = multi_positive_targets(case, txt_case)
+    rows = -((pos / pos.sum(1, keepdim=True)) * F.log_softmax(logits, dim=1)).sum(1).mean()
+    cols = -((pos / pos.sum(0, keepdim=True)) * F.log_softmax(logits, dim=0)).sum(0).mean()
     return (rows + cols) / 2
 
 
 @LOSSES.register("clip")
 class ClipLoss(nn.Module):
-    """Sum over modalities of the CLIP loss of `outputs["clip"][m] = (img_emb, txt_emb)`."""
+    """Sum over modalities of the CLIP loss of `outputs["clip"][m] = (img_emb, txt_emb)`.
+
+    When the model embedded each case's report once, `outputs["text_case"]` holds the case of each report.
+    """
 
     def forward(self, outputs: Mapping[str, Any], batch: Mapping[str, Any]) -> dict[str, Tensor]:
         scale = outputs.get("logit_scale", 1.0)
         case = batch.get("case")
-        total = sum(clip_loss(img, txt, case, scale) for img, txt in outputs["clip"].values())
+        txt_case = outputs.get("text_case")
+        total = sum(clip_loss(img, txt, case, scale, txt_case) for img, txt in outputs["clip"].values())
         return {"clip_loss": total}

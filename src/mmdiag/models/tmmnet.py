@@ -221,9 +221,15 @@ class TMMNet(nn.Module):
         need_protos = self.cfg.stage2 and bool(self.active & {"proto", "attr", "cls"})
         protos: dict[str, Tensor | None] = {m: None for m in self.modalities}
         text_feats: dict[str, ModalityFeatures] = {}
+        inverse = None
         if need_text:
+            # Several samples of a case share its report: encode each case's report once (the text tower
+            # dominates the cost of a guided step), then index back to samples where needed.
+            text_case, inverse = torch.unique(batch["case"], return_inverse=True)
+            first = torch.zeros_like(text_case).scatter_(0, inverse, torch.arange(len(inverse), device=inverse.device))
+            out["text_case"] = text_case
             for m in self.modalities:
-                ids = batch["text"][self.cfg.text_sections.get(m, "report")]
+                ids = batch["text"][self.cfg.text_sections.get(m, "report")][first]
                 text_feats[m] = self.text[m](ids)
         if self.cfg.stage1 and "clip" in self.active and need_text:
             out["clip"] = {
@@ -240,7 +246,10 @@ class TMMNet(nn.Module):
             out["attr_logits"] = {m: self.attr_heads[m](protos[m]) for m in self.modalities}
             if "proto" in self.active and need_text:
                 out["protos"] = {
-                    m: (F.normalize(protos[m], dim=-1), F.normalize(self.txt_protos[m](text_feats[m].pooled), dim=-1))
+                    m: (
+                        F.normalize(protos[m], dim=-1),
+                        F.normalize(self.txt_protos[m](text_feats[m].pooled), dim=-1)[inverse],
+                    )
                     for m in self.modalities
                 }
                 out["proto_scale"] = self.proto_scale.exp().clamp(max=100.0)

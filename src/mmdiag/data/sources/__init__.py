@@ -3,7 +3,8 @@
 A source is a function `prepare(cfg, out_dir) -> DatasetSpec` registered under a name with the JSON
 Schema fragment (draft 2020-12) of its config keys; the pipeline config embeds that fragment under
 `dataset.<name>`, and `prepare_source` is the one entry point the pipeline's first rule calls.
-Built in: `medmnist`, `medmnist_pair`, `ham10000`, `folder` (and `synthetic`, the embedded generator). Source modules import medmnist (hence torch) only when run.
+Built in: `medmnist`, `medmnist_pair`, `ham10000`, `folder` and `synthetic` (the embedded generator).
+Source modules import medmnist (hence torch) only when run.
 """
 
 from __future__ import annotations
