@@ -38,6 +38,18 @@ def _pixels(root: Path, path: str, mode: str, size: int = 32) -> np.ndarray:
     return np.asarray(image.crop((left, top, left + size, top + size)), dtype=np.float32).ravel() / 255.0
 
 
+@pytest.fixture(scope="module")
+def pooled_pixels(generated: tuple[Dataset, float]) -> dict[str, np.ndarray]:
+    """modality -> (images, features): every image at 32x32 in images.csv order, 2x2 average-pooled."""
+    ds = generated[0]
+    out = {}
+    for modality, mode in (("eus", "L"), ("wle", "RGB")):
+        paths = ds.images.loc[ds.images["modality"] == modality, "path"]
+        x = np.stack([_pixels(ds.root, p, mode) for p in paths])
+        out[modality] = x.reshape(len(x), 16, 2, 16, 2, -1).mean(axis=(2, 4)).reshape(len(x), -1)
+    return out
+
+
 def test_default_generation_is_fast(generated: tuple[Dataset, float]) -> None:
     assert generated[1] < 20.0
 
@@ -134,7 +146,11 @@ def test_passes_the_format_validator(generated: tuple[Dataset, float]) -> None:
     ],
 )
 def test_attributes_are_learnable_at_32px(
-    generated: tuple[Dataset, float], modality: str, column: str, margin: float
+    generated: tuple[Dataset, float],
+    pooled_pixels: dict[str, np.ndarray],
+    modality: str,
+    column: str,
+    margin: float,
 ) -> None:
     """Logistic regression on 32x32 pixels (2x2-pooled) beats the majority class on held-out cases."""
     from sklearn.linear_model import LogisticRegression
@@ -143,9 +159,7 @@ def test_attributes_are_learnable_at_32px(
 
     ds = generated[0]
     rows = ds.images[ds.images["modality"] == modality]
-    mode = "L" if modality == "eus" else "RGB"
-    x = np.stack([_pixels(ds.root, p, mode) for p in rows["path"]])
-    x = x.reshape(len(x), 16, 2, 16, 2, -1).mean(axis=(2, 4)).reshape(len(x), -1)
+    x = pooled_pixels[modality]
     y = ds.cases.set_index("case_id").loc[rows["case_id"], column].to_numpy()
     held_out = set(ds.cases["case_id"].iloc[::3])  # a third of the cases, from both centres
     test = rows["case_id"].isin(held_out).to_numpy()

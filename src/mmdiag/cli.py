@@ -14,6 +14,7 @@ from mmdiag.errors import MmdiagError
 # name -> ("module:function", one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "validate-data": ("mmdiag.data.validate:main", "check a dataset folder against the BYO format"),
+    "generate-synthetic": ("mmdiag.data.synthetic.generate:main", "generate the embedded synthetic dataset"),
     "write-schema": ("mmdiag.config.schema:main", "regenerate config/schema/config.schema.yaml from the library"),
 }
 
