@@ -88,6 +88,10 @@ def _text_entry() -> dict[str, Any]:
             "heads": prop("integer", 4, "attention heads (char_transformer)", minimum=1),
             "mlp_ratio": prop("number", 2.0, "feed-forward width / dim", exclusiveMinimum=0),
             "dropout": prop("number", 0.1, "dropout", minimum=0, maximum=1),
+            "downsample": prop(
+                "integer", 1, "merge every k characters into one token with a strided conv before the Transformer "
+                "(char_transformer; 1 = the paper's plain character tokens)", minimum=1,
+            ),
             "model_name": prop(["string", "null"], None, "Hugging Face model id or local path (type hf)"),
             "pretrained": {**PRETRAINED, "default": "preferred", "description": "as for image encoders (type hf)"},
         },

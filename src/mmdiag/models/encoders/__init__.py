@@ -29,5 +29,5 @@ def create_text_encoder(cfg: Mapping[str, Any], vocab_size: int, max_length: int
 
 # Config keys each text-encoder family reads (the config schema lists the union of all families).
 TEXT_ENCODER_KEYS: dict[str, set[str]] = {
-    "char_transformer": {"dim", "depth", "heads", "mlp_ratio", "dropout"},
+    "char_transformer": {"dim", "depth", "heads", "mlp_ratio", "dropout", "downsample"},
 }

@@ -3,6 +3,10 @@
 Token embedding + learned positions, pre-norm encoder layers with a key-padding mask (the paper's
 "spatial attention text mask" that keeps attention off the padding), masked mean pooling. Each
 layer's pooled output is exposed as a level for hierarchical fusion.
+
+`downsample` (our CPU-scale option, off = 1 in the paper preset): a strided 1-D convolution merges
+every k characters into one token before the Transformer (as character-level models such as CANINE
+do), cutting attention cost k^2-fold for reports of several hundred characters.
 """
 
 from __future__ import annotations
@@ -26,10 +30,13 @@ class CharTransformerEncoder(nn.Module):
         heads: int = 4,
         mlp_ratio: float = 2.0,
         dropout: float = 0.1,
+        downsample: int = 1,
     ) -> None:
         super().__init__()
         self.embed = nn.Embedding(vocab_size, dim, padding_idx=0)
-        self.pos = nn.Parameter(torch.zeros(1, max_length, dim))
+        self.downsample = int(downsample)
+        self.merge = nn.Conv1d(dim, dim, self.downsample, stride=self.downsample) if self.downsample > 1 else None
+        self.pos = nn.Parameter(torch.zeros(1, -(-max_length // self.downsample), dim))
         nn.init.trunc_normal_(self.pos, std=0.02)
         self.layers = nn.ModuleList(
             nn.TransformerEncoderLayer(dim, heads, int(dim * mlp_ratio), dropout, batch_first=True, norm_first=True)
@@ -42,10 +49,17 @@ class CharTransformerEncoder(nn.Module):
 
     def forward(self, ids: Tensor, mask: Tensor | None = None) -> ModalityFeatures:
         mask = ids != 0 if mask is None else mask
+        x = self.embed(ids)
+        if self.merge is not None:
+            pad = (-ids.shape[1]) % self.downsample
+            x = nn.functional.pad(x, (0, 0, 0, pad))
+            mask = nn.functional.pad(mask, (0, pad))
+            x = self.merge(x.transpose(1, 2)).transpose(1, 2)
+            mask = mask.view(mask.shape[0], -1, self.downsample).any(-1)  # a token is real if any char is
         # A report of only padding would make attention NaN; keep its first position attendable.
         mask = mask.clone()
         mask[:, 0] = True
-        x = self.embed(ids) + self.pos[:, : ids.shape[1]]
+        x = x + self.pos[:, : x.shape[1]]
         levels = []
         for layer in self.layers:
             x = layer(x, src_key_padding_mask=~mask)
