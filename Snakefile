@@ -16,6 +16,7 @@ configfile: "config/config.yaml"
 include: "rules/common.smk"
 include: "rules/data.smk"
 include: "rules/tmmnet.smk"
+include: "rules/studies.smk"
 include: "rules/tables.smk"
 
 

@@ -85,6 +85,16 @@ def tmm_table_inputs(table):
     raise ValueError(table)
 
 
+def dualbranch_inputs(wildcards):
+    """The fusion stage starts from both unimodal runs' weights."""
+    if wildcards.stage != "fusion":
+        return {}
+    return {
+        f"unimodal_{m}": f"{RUNS}/dualbranch/unimodal_{m}/model.pt"
+        for m in config["dualbranch"]["modalities"]
+    }
+
+
 TMM_TABLES = {
     "t1": "tmmnet_t1_comparison",
     "t2": "tmmnet_t2_text_guidance",
@@ -93,8 +103,17 @@ TMM_TABLES = {
 }
 
 
+def study_outputs():
+    """Run summaries of the issue-4 studies (their tables are built from these)."""
+    out = [f"{RUNS}/fusion/{s}/summary.json" for s in ("strategies", "hparams", "heads_objectives")]
+    out.append(f"{RUNS}/distillation/summary.json")
+    out.append(f"{RUNS}/dualbranch/fusion/metrics.json")
+    out += [f"{RUNS}/dualbranch/unimodal_{m}/metrics.json" for m in config["dualbranch"]["modalities"]]
+    return out
+
+
 def get_final_output():
-    out = []
+    out = study_outputs()
     for key, name in TMM_TABLES.items():
         if tmm_table_inputs(key):
             out += [f"{TABLES}/{name}.csv", f"{TABLES}/{name}.md"]

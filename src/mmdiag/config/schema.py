@@ -89,8 +89,11 @@ def _text_entry() -> dict[str, Any]:
             "mlp_ratio": prop("number", 2.0, "feed-forward width / dim", exclusiveMinimum=0),
             "dropout": prop("number", 0.1, "dropout", minimum=0, maximum=1),
             "downsample": prop(
-                "integer", 1, "merge every k characters into one token with a strided conv before the Transformer "
-                "(char_transformer; 1 = the paper's plain character tokens)", minimum=1,
+                "integer",
+                1,
+                "merge every k characters into one token with a strided conv before the Transformer "
+                "(char_transformer; 1 = the paper's plain character tokens)",
+                minimum=1,
             ),
             "model_name": prop(["string", "null"], None, "Hugging Face model id or local path (type hf)"),
             "pretrained": {**PRETRAINED, "default": "preferred", "description": "as for image encoders (type hf)"},
@@ -161,13 +164,15 @@ def _trainer() -> dict[str, Any]:
 
 
 def _tmmnet() -> dict[str, Any]:
-    table = lambda d: obj(
-        {  # noqa: E731
-            "backbones": {**STR_LIST, "default": [], "description": "encoder recipes (keys of encoders)"},
-            "arms": {**STR_LIST, "default": [], "description": "arms (keys of tmmnet.arms)"},
-        },
-        d,
-    )
+    def table(description: str) -> dict[str, Any]:
+        return obj(
+            {
+                "backbones": {**STR_LIST, "default": [], "description": "encoder recipes (keys of encoders)"},
+                "arms": {**STR_LIST, "default": [], "description": "arms (keys of tmmnet.arms)"},
+            },
+            description,
+        )
+
     return obj(
         {
             "encoder": prop("string", "vit_cpu", "image encoder recipe of TMM-Net (key of encoders)"),
@@ -208,6 +213,121 @@ def _tmmnet() -> dict[str, Any]:
             "cv": obj({"arm": prop("string", "tmmnet", "arm cross-validated in Table 4")}, "Table 4"),
         },
         "the TMM-Net study (Tables 1-4)",
+    )
+
+
+def _run_overrides(description: str) -> dict[str, Any]:
+    return {"type": "object", "description": description, "default": {}, "additionalProperties": True}
+
+
+def _fusion_study() -> dict[str, Any]:
+    return obj(
+        {
+            "image_modalities": {**STR_LIST, "default": ["eus"], "description": "image inputs"},
+            "text": prop(["string", "null"], "report", "report column used as text input (null: images only)"),
+            "encoder": prop("string", "resnet18_cpu", "image encoder recipe (key of encoders)"),
+            "text_encoder": prop("string", "char3", "text encoder recipe (key of text_encoders)"),
+            "epochs": prop("integer", 6, "epochs per run", minimum=1),
+            "hierarchical_levels": prop(
+                "integer", 3, "image stages x text layers paired by hierarchical fusion", minimum=2
+            ),
+            "base": obj(
+                {
+                    "fusion": prop("string", "concat", "FUSIONS name"),
+                    "head": prop("string", "mlp", "HEADS name"),
+                    "loss": prop("string", "ce", "LOSSES name"),
+                    "hidden": prop("integer", 128, "fusion/head width", minimum=4),
+                    "dropout": prop("number", 0.1, "dropout", minimum=0, maximum=1),
+                },
+                "the baseline every row varies",
+            ),
+            "strategies": {**STR_LIST, "default": [], "description": "fusion modules of fusion_t3_strategies"},
+            "hparams": {
+                "type": "object",
+                "default": {},
+                "description": "hyper-parameter -> values (lr, batch_size, "
+                "hidden, dropout), varied one at a time around the baseline (fusion_t1_hparams)",
+                "additionalProperties": {"type": "array"},
+            },
+            "heads": {**STR_LIST, "default": [], "description": "heads of fusion_t4_heads_objectives"},
+            "objectives": {
+                "type": "object",
+                "default": {},
+                "description": "name -> {loss, kwargs, sampler}",
+                "additionalProperties": obj(
+                    {
+                        "loss": prop("string", "ce", "LOSSES name"),
+                        "kwargs": obj({}, "loss kwargs", additional=True),
+                        "sampler": prop(["string", "null"], None, "uniform | class_balanced"),
+                    },
+                    "one objective row",
+                ),
+            },
+            "tta": {
+                **STR_LIST,
+                "default": [],
+                "description": "test-time views (identity, hflip, vflip, rot90, center_crop); empty: no TTA row",
+            },
+        },
+        "the image + report fusion study (fusion_t1/t3/t4 tables)",
+    )
+
+
+def _distillation() -> dict[str, Any]:
+    return obj(
+        {
+            "modalities": {**STR_LIST, "default": ["eus", "wle"], "description": "image inputs"},
+            "teacher_encoder": prop("string", "resnet50_cpu", "teacher's image encoder recipe (a width-scalable CNN)"),
+            "hidden": prop("integer", 128, "head width", minimum=4),
+            "target_ratio": prop("number", 0.4, "student / teacher parameters", exclusiveMinimum=0, exclusiveMaximum=1),
+            "epochs": prop("integer", 6, "epochs of teacher and of student", minimum=1),
+            "efficiency_batch": prop("integer", 64, "batch used to measure images/s and memory", minimum=1),
+            "kd": obj(
+                {
+                    "T": prop("number", 4.0, "temperature", exclusiveMinimum=0),
+                    "alpha": prop("number", 0.5, "weight of the soft-target term", minimum=0, maximum=1),
+                },
+                "distillation loss",
+            ),
+            "recipe": obj(
+                {
+                    "augment": _run_overrides("augmentation of both runs (hflip, rotate_deg, clahe, elastic)"),
+                    "trainer": _run_overrides("trainer overrides of both runs (grad_clip, amp, ...)"),
+                },
+                "the hybrid paper's training recipe",
+            ),
+        },
+        "knowledge distillation (distill_efficiency)",
+    )
+
+
+def _dualbranch() -> dict[str, Any]:
+    return obj(
+        {
+            "modalities": {
+                **STR_LIST,
+                "default": ["eus", "wle"],
+                "minItems": 2,
+                "maxItems": 2,
+                "description": "the two branches",
+            },
+            "arch": prop("string", "resnet50", "timm ResNet layout of each branch (resnet18|resnet34|resnet50)"),
+            "width": prop("number", 1.0, "channel-width factor", exclusiveMinimum=0),
+            "epochs": obj(
+                {
+                    "unimodal": prop("integer", 50, "unimodal pretraining epochs", minimum=1),
+                    "fusion": prop("integer", 40, "fusion epochs", minimum=1),
+                },
+                "epochs per stage",
+            ),
+            "loss": obj(
+                {"name": prop("string", "ce_ldam", "LOSSES name"), "kwargs": obj({}, "loss kwargs", additional=True)},
+                "objective",
+            ),
+            "augment": _run_overrides("augmentation (hflip, rotate_deg, ...)"),
+            "trainer": _run_overrides("trainer overrides (batch_size, accumulate, optimizer, scheduler, select)"),
+        },
+        "the dual-branch ResNet (dualbranch_t5/t6 tables)",
     )
 
 
@@ -319,6 +439,9 @@ def config_schema() -> dict[str, Any]:
                 {"bootstrap": prop("integer", 1000, "bootstrap replicates (by case)", minimum=10)}, "evaluation"
             ),
             "tmmnet": _tmmnet(),
+            "fusion_study": _fusion_study(),
+            "distillation": _distillation(),
+            "dualbranch": _dualbranch(),
         },
     }
 

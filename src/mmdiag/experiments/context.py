@@ -66,14 +66,13 @@ class Context:
         pairing = self.config.get("data", {}).get("pairing", "cyclic")
         return SampleSet(self.cache, split.partitions[partition], modalities, pairing=pairing)
 
-    def augment(self) -> Augment | None:
-        """Training augmentation from `augment` config, with the cache's normalisation (CLAHE needs it)."""
+    def augment(self, override: Mapping[str, Any] | None = None) -> Augment | None:
+        """Training augmentation (`augment` config, or a run's own) with the cache's normalisation (CLAHE needs it)."""
         from mmdiag.data.augment import build_augment
 
         norm = self.cache.meta["normalisation"]
-        return build_augment(
-            self.config.get("augment"), mean={m: v[0] for m, v in norm.items()}, std={m: v[1] for m, v in norm.items()}
-        )
+        cfg = self.config.get("augment") if override is None else override
+        return build_augment(cfg, mean={m: v[0] for m, v in norm.items()}, std={m: v[1] for m, v in norm.items()})
 
     # -- config helpers ------------------------------------------------------------------------------
     def encoder_cfg(self, name: str) -> dict[str, Any]:

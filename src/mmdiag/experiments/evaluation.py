@@ -40,7 +40,11 @@ def inference_mode(model: nn.Module) -> Any:
 
 
 def predict(
-    model: nn.Module, samples: SampleSet, batch_size: int = 128, device: torch.device | None = None
+    model: nn.Module,
+    samples: SampleSet,
+    batch_size: int = 128,
+    device: torch.device | None = None,
+    tta: Sequence[str] | None = None,
 ) -> dict[str, Any]:
     """Class probabilities (and attribute probabilities, when the model has them) for every sample."""
     device = device or next(model.parameters()).device
@@ -54,7 +58,15 @@ def predict(
             out = model(batch)
             logits = out["logits"].float()
             losses.append(torch.nn.functional.cross_entropy(logits, batch["label"], reduction="sum"))
-            probs.append(logits.softmax(-1).cpu())
+            if tta:  # mean softmax over geometric views of every image modality (fusion study)
+                from mmdiag.models.tta import tta_predict
+
+                def logits_of(images: dict[str, torch.Tensor], b: dict[str, Any] = batch) -> torch.Tensor:
+                    return model({**b, "images": images})["logits"]
+
+                probs.append(tta_predict(logits_of, batch["images"], transforms=tuple(tta)).float().cpu())
+            else:
+                probs.append(logits.softmax(-1).cpu())
             for m, per_attr in (out.get("attr_logits") or {}).items():
                 for k, lg in enumerate(per_attr):
                     attrs.setdefault((m, k), []).append(lg.float().softmax(-1).cpu())

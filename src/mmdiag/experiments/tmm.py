@@ -22,29 +22,19 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 import torch
 from torch import nn
 
-from mmdiag.config import config_hash
 from mmdiag.data.batches import SampleSet
 from mmdiag.engine.device import device_description, pick_device
 from mmdiag.engine.seed import seed_everything
-from mmdiag.engine.trainer import FitSpec, fit
+from mmdiag.engine.trainer import fit
 from mmdiag.experiments.context import Context
-from mmdiag.experiments.evaluation import (
-    attribute_scores,
-    inference_mode,
-    predict,
-    predictions_frame,
-    score,
-    score_with_ci,
-)
-from mmdiag.experiments.provenance import now, provenance
+from mmdiag.experiments.provenance import now
+from mmdiag.experiments.runs import evaluate_sets, finish_run
+from mmdiag.experiments.supervised import build_objective, classification_evaluator, fit_spec
 from mmdiag.io import atomic_path, file_sha256, write_json
-from mmdiag.losses import build_loss
-from mmdiag.models.encoders.timm_image import pretrained_report
 from mmdiag.models.tmmnet import TMMNet, tmmnet
 from mmdiag.registry import LOSSES
 
@@ -90,29 +80,6 @@ def model_config(
     }
 
 
-def classification_loss(ctx: Context, train: SampleSet) -> nn.Module:
-    """The configured classification objective; class-dependent ones get the training class counts."""
-    name = ctx.config["tmmnet"].get("classification_loss", "ce")
-    kwargs = dict(ctx.config["tmmnet"].get("classification_loss_kwargs") or {})
-    counts = train.class_counts(len(ctx.labels))
-    if name in {"ldam", "ce_ldam"}:
-        kwargs.setdefault("class_counts", counts)
-    if name == "logit_adjusted":
-        kwargs.setdefault("class_priors", counts)
-    return build_loss(name, **kwargs)
-
-
-def fit_spec(ctx: Context, epochs: int, select: str) -> FitSpec:
-    tr = ctx.config["trainer"]
-    return FitSpec.from_config(
-        tr,
-        epochs=int(epochs),
-        select=select,
-        seed=int(ctx.config.get("seed", 0)),
-        progress=bool(ctx.config.get("progress", True)),
-    )
-
-
 # ------------------------------------------------------------------------------------------ evaluation
 def guidance_evaluator(model: TMMNet, loss_fn: nn.Module, val: SampleSet, batch_size: int):
     """Mean of the active guidance terms on the validation partition (selection for stages 1-2)."""
@@ -134,19 +101,6 @@ def guidance_evaluator(model: TMMNet, loss_fn: nn.Module, val: SampleSet, batch_
         m.train(was)
         out = {k: v / max(len(val), 1) for k, v in sums.items()}
         out["val_loss"] = sum(out.values())
-        return out
-
-    return evaluate
-
-
-def classification_evaluator(ctx: Context, val: SampleSet, batch_size: int):
-    """Image-only validation metrics (`val_loss` = CE, `val_Acc`, `val_AUC`, ...) for best-epoch selection."""
-
-    def evaluate(m: nn.Module) -> dict[str, float]:
-        pred = predict(m, val, batch_size)
-        metrics = score(pred, ctx.task, ctx.labels, ctx.positive_index)
-        out = {f"val_{k}": v for k, v in metrics.items() if np.isscalar(v)}
-        out["val_loss"] = pred["loss"]
         return out
 
     return evaluate
@@ -235,9 +189,11 @@ def train_arm(
     device = pick_device(ctx.config["trainer"].get("device", "auto"))
     train = ctx.samples(split_path, "train", mods)
     val = ctx.samples(split_path, "val", mods)
-    loss_fn = LOSSES.create(
-        "guided", classification=classification_loss(ctx, train), weights=ctx.config["tmmnet"].get("loss_weights")
+    tm = ctx.config["tmmnet"]
+    cls_loss = build_objective(
+        tm.get("classification_loss", "ce"), tm.get("classification_loss_kwargs"), train, len(ctx.labels)
     )
+    loss_fn = LOSSES.create("guided", classification=cls_loss, weights=tm.get("loss_weights"))
     schedule = ctx.config["tmmnet"]["schedule"]
     augment = ctx.augment()
     base_fp = [arm, encoder, cfg, str(split_path), ctx.config["trainer"], ctx.config["tmmnet"].get("loss_weights")]
@@ -294,16 +250,18 @@ def train_arm(
     run_phase("classify", {"cls"} | guidance, schedule["classify"], select, cls_eval)
 
     model.to(device)
-    results = evaluate_run(ctx, model, mods, eval_sets, run_dir)
-    with atomic_path(run_dir / "model.pt") as tmp:
-        torch.save({"state": model.state_dict(), "model_config": cfg}, tmp)
-    pd.DataFrame(history).to_csv(run_dir / "history.csv", index=False)
-    record = provenance(
-        ctx.cache.meta,
-        config_hash(base_fp),
-        seed,
+    results = evaluate_sets(ctx, model, mods, eval_sets, run_dir)
+    return finish_run(
+        ctx,
+        run_dir,
+        model,
+        cfg,
+        history,
+        results,
+        base_fp,
         device_description(device),
         started,
+        t0,
         {
             "study": "tmmnet",
             "arm": arm,
@@ -311,43 +269,9 @@ def train_arm(
             "encoder_label": ctx.encoder_label(encoder),
             "arm_spec": spec_arm,
             "split": str(split_path),
-            "seconds": round(time.perf_counter() - t0, 2),
-            "parameters": sum(p.numel() for p in model.parameters()),
-            "pretrained": pretrained_report(list(model.image.values())),
             "stage1_checkpoints": {m: str(p) for m, p in (stage1_checkpoints or {}).items()},
         },
     )
-    write_json(run_dir / "run.json", record)
-    metrics = {"run": record, "eval": results}
-    write_json(run_dir / "metrics.json", metrics)
-    return metrics
-
-
-def evaluate_run(
-    ctx: Context,
-    model: nn.Module,
-    modalities: Sequence[str],
-    eval_sets: Mapping[str, tuple[str | Path, str]],
-    run_dir: Path,
-) -> dict[str, Any]:
-    """Metrics (point + case-bootstrap CI) and attribute accuracy per evaluation set; predictions to CSV."""
-    results: dict[str, Any] = {}
-    n_boot = int(ctx.config.get("evaluation", {}).get("bootstrap", 1000))
-    for name, (path, partition) in eval_sets.items():
-        samples = ctx.samples(path, partition, modalities)
-        with inference_mode(model):
-            pred = predict(model, samples, 256)
-        predictions_frame(pred, samples, ctx.labels).to_csv(run_dir / f"predictions_{name}.csv", index=False)
-        results[name] = {
-            "n_samples": len(samples),
-            "n_cases": len(set(pred["case_ids"])),
-            "metrics": score(pred, ctx.task, ctx.labels, ctx.positive_index),
-            "ci": score_with_ci(
-                pred, ctx.task, ctx.labels, ctx.positive_index, n_boot=n_boot, seed=int(ctx.config.get("seed", 0))
-            ),
-            "attributes": attribute_scores(pred, samples),
-        }
-    return results
 
 
 # ------------------------------------------------------------------------------------------ CV

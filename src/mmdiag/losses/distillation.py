@@ -2,7 +2,8 @@
 
 L = alpha * T^2 * KL(softmax(t / T) || softmax(s / T)) + (1 - alpha) * CE(s, y). The T^2 factor keeps
 the soft-target gradients on the scale of the hard-label ones as T changes. The teacher's logits come
-precomputed in `batch["teacher_logits"]` (or from a frozen teacher run by the engine) and are detached.
+in the model outputs (`mmdiag.models.image_text.Distiller` runs the frozen teacher) or precomputed in
+`batch["teacher_logits"]`, and are detached.
 The paper prints neither T nor alpha; the defaults are ours.
 """
 
@@ -29,7 +30,8 @@ class DistillationLoss(nn.Module):
 
     def forward(self, outputs: Mapping[str, Tensor], batch: Mapping[str, Tensor]) -> dict[str, Tensor]:
         logits, labels = logits_and_labels(outputs, batch)
-        teacher = require(batch, "teacher_logits", "batch").detach()
+        source = outputs if "teacher_logits" in outputs else batch
+        teacher = require(source, "teacher_logits", "outputs or batch").detach()
         student_log = (logits.float() / self.T).log_softmax(dim=-1)
         teacher_log = (teacher.float() / self.T).log_softmax(dim=-1)
         kd = F.kl_div(student_log, teacher_log, reduction="batchmean", log_target=True) * self.T**2

@@ -7,8 +7,10 @@ fixed is what lets any encoder meet any fusion module and any head by name from 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
+import torch
 from torch import Tensor
 
 
@@ -35,3 +37,27 @@ class ModalityFeatures:
     @property
     def dim(self) -> int:
         return int(self.pooled.shape[-1])
+
+
+def case_rows(case: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """(distinct cases, each sample's position among them, one sample row per distinct case)."""
+    uniq, inverse = torch.unique(case, return_inverse=True)
+    first = torch.zeros_like(uniq).scatter_(0, inverse, torch.arange(len(inverse), device=inverse.device))
+    return uniq, inverse, first
+
+
+def encode_once_per_case(encoder: Callable[[Tensor], ModalityFeatures], ids: Tensor, case: Tensor) -> ModalityFeatures:
+    """Run `encoder` on each case's row once and map the features back to every sample of the batch.
+
+    Several images of a case share its report; the text tower dominates a guided step, so encoding each
+    distinct report once and indexing back saves most of its cost without changing any result.
+    """
+    _, inverse, first = case_rows(case)
+    f = encoder(ids[first])
+    return ModalityFeatures(
+        pooled=f.pooled[inverse],
+        tokens=None if f.tokens is None else f.tokens[inverse],
+        mask=None if f.mask is None else f.mask[inverse],
+        levels=None if f.levels is None else [lv[inverse] for lv in f.levels],
+        grid=f.grid,
+    )

@@ -28,6 +28,7 @@ from mmdiag.registry import MODELS
 WIDTH_KEYS: dict[str, tuple[str, ...]] = {
     "dualbranch_resnet": ("width",),  # every dualbranch_resnet* variant
     "tmmnet": ("encoder", "width"),  # the timm image encoders (CNN families with a width factor)
+    "image_text": ("encoder", "width"),
 }
 GRID = 100  # width factors k / GRID, k = 1..GRID
 

@@ -40,7 +40,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from mmdiag.models.encoders import create_image_encoder, create_text_encoder
-from mmdiag.models.features import ModalityFeatures
+from mmdiag.models.features import ModalityFeatures, case_rows
 from mmdiag.registry import FUSIONS, HEADS, MODELS
 
 TEXT_TERMS = frozenset({"clip", "proto"})
@@ -225,8 +225,7 @@ class TMMNet(nn.Module):
         if need_text:
             # Several samples of a case share its report: encode each case's report once (the text tower
             # dominates the cost of a guided step), then index back to samples where needed.
-            text_case, inverse = torch.unique(batch["case"], return_inverse=True)
-            first = torch.zeros_like(text_case).scatter_(0, inverse, torch.arange(len(inverse), device=inverse.device))
+            text_case, inverse, first = case_rows(batch["case"])
             out["text_case"] = text_case
             for m in self.modalities:
                 ids = batch["text"][self.cfg.text_sections.get(m, "report")][first]

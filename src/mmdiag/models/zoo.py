@@ -2,5 +2,6 @@
 
 from mmdiag.models import (
     dualbranch,  # noqa: F401  (registers)
+    image_text,  # noqa: F401  (registers)
     tmmnet,  # noqa: F401  (registers)
 )

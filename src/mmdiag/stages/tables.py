@@ -1,11 +1,25 @@
-"""Table rules: read run metrics, write the paper tables (mmdiag.reporting)."""
+"""Table rule: build one catalogued table from run outputs and write all its formats (mmdiag.reporting)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 
-def tmmnet_table(config: dict[str, Any], runs: list[str], csv: str, md: str, table: str, **_: Any) -> None:
-    from mmdiag.reporting.tmm_tables import build_table, write_table
+def table(
+    config: dict[str, Any],
+    name: str,
+    runs: list[str],
+    csv: str,
+    md: str,
+    tex: str,
+    html: str,
+    provenance: str,
+    meta: str | None = None,
+    **_: Any,
+) -> None:
+    """Table `name` (see `mmdiag.reporting.catalog`) as CSV, Markdown, LaTeX, HTML + provenance sidecar."""
+    from mmdiag.reporting.catalog import TABLES
+    from mmdiag.reporting.render import write_table
 
-    write_table(build_table(table, list(runs), config), csv, md)
+    built = TABLES.get(name)(runs=list(runs), meta=meta, config=config)
+    write_table(built, provenance=provenance, csv=csv, md=md, tex=tex, html=html)

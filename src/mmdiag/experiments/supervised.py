@@ -1,0 +1,173 @@
+"""One supervised training run of any registered model: the fusion study's rows, the dual-branch model's
+stages and the distillation pair all go through `train_model`.
+
+A run spec is data (see `mmdiag.experiments.studies`): the model (`MODELS` name + kwargs), the objective
+(`LOSSES` name + kwargs), trainer overrides, epochs, and optional TTA, initial weights or teacher.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from mmdiag.config import deep_merge
+from mmdiag.data.batches import SampleSet
+from mmdiag.engine.device import device_description, pick_device
+from mmdiag.engine.seed import seed_everything
+from mmdiag.engine.trainer import FitSpec, fit
+from mmdiag.experiments.context import Context
+from mmdiag.experiments.evaluation import predict, score
+from mmdiag.experiments.provenance import now
+from mmdiag.experiments.runs import evaluate_sets, finish_run
+from mmdiag.losses import build_loss
+from mmdiag.registry import MODELS
+
+log = logging.getLogger(__name__)
+CLASS_COUNT_LOSSES = {"ldam": "class_counts", "ce_ldam": "class_counts", "logit_adjusted": "class_priors"}
+
+
+def fit_spec(
+    ctx: Context, epochs: int, select: str | None = None, overrides: Mapping[str, Any] | None = None
+) -> FitSpec:
+    """Trainer settings: the `trainer` config section, then run-specific overrides."""
+    tr = deep_merge(ctx.config["trainer"], overrides or {})
+    return FitSpec.from_config(
+        tr,
+        epochs=int(epochs),
+        select=select or tr.get("select", "val_loss"),
+        seed=int(ctx.config.get("seed", 0)),
+        progress=bool(ctx.config.get("progress", True)),
+    )
+
+
+def build_objective(name: str, kwargs: Mapping[str, Any] | None, train: SampleSet, num_classes: int) -> nn.Module:
+    """A registered loss; class-dependent ones receive the training set's class counts."""
+    kwargs = dict(kwargs or {})
+    if name in CLASS_COUNT_LOSSES:
+        kwargs.setdefault(CLASS_COUNT_LOSSES[name], train.class_counts(num_classes))
+    return build_loss(name, **kwargs)
+
+
+def classification_evaluator(ctx: Context, val: SampleSet, batch_size: int):
+    """Validation metrics (`val_loss` = CE, `val_Acc`, `val_AUC`, ...) for best-epoch selection."""
+
+    def evaluate(m: nn.Module) -> dict[str, float]:
+        pred = predict(m, val, batch_size)
+        metrics = score(pred, ctx.task, ctx.labels, ctx.positive_index)
+        out = {f"val_{k}": v for k, v in metrics.items() if np.isscalar(v)}
+        out["val_loss"] = pred["loss"]
+        return out
+
+    return evaluate
+
+
+def build_model(spec: Mapping[str, Any]) -> nn.Module:
+    kwargs = {k: v for k, v in spec.items() if k != "name"}
+    return MODELS.create(spec["name"], **kwargs)
+
+
+def train_model(
+    ctx: Context,
+    run: Mapping[str, Any],
+    split_path: str | Path,
+    eval_sets: Mapping[str, tuple[str | Path, str]],
+    run_dir: str | Path,
+    teacher: nn.Module | None = None,
+    init: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Train `run` (keys: name, study, model, loss, epochs, trainer, modalities, tta, augment) and evaluate it.
+
+    `init` is a state dict (or a callable applied to the model) loaded before training; `teacher` makes this
+    a distillation run (the loss should be `distillation`).
+    """
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    started, t0 = now(), time.perf_counter()
+    seed_everything(int(ctx.config.get("seed", 0)))
+    model = build_model(run["model"])
+    if callable(init):
+        init(model)
+    elif init is not None:
+        model.load_state_dict(init)
+    device = pick_device(ctx.config["trainer"].get("device", "auto"))
+    mods = list(run["modalities"])
+    train = ctx.samples(split_path, "train", mods)
+    val = ctx.samples(split_path, "val", mods)
+    loss_cfg = run.get("loss") or {"name": "ce"}
+    loss_fn = build_objective(loss_cfg["name"], loss_cfg.get("kwargs"), train, len(ctx.labels))
+    spec = fit_spec(ctx, run["epochs"], run.get("select"), run.get("trainer"))
+    trained: nn.Module = model if teacher is None else _distiller(model, teacher)
+    augment = ctx.augment(run.get("augment"))
+    settings = [run, str(split_path), ctx.config["trainer"], None if init is None else "init"]
+    result = fit(
+        trained,
+        loss_fn,
+        train,
+        spec,
+        run_dir / "ckpt",
+        evaluate=classification_evaluator(ctx, val, spec.batch_size),
+        augment=augment,
+        device=device,
+        fingerprint=ctx.fingerprint(*settings),
+        desc=run["name"],
+    )
+    model.to(device)
+    results = evaluate_sets(ctx, model, mods, eval_sets, run_dir, tta=run.get("tta"))
+    extra = {
+        "study": run.get("study"),
+        "run_name": run["name"],
+        "row": run.get("row", run["name"]),
+        "split": str(split_path),
+        "modalities": mods,
+        "loss": loss_cfg,
+        "tta": run.get("tta"),
+        "model_name": run["model"]["name"],
+        "distilled": teacher is not None,
+    }
+    return finish_run(
+        ctx,
+        run_dir,
+        model,
+        run["model"],
+        result.history,
+        results,
+        settings,
+        device_description(device),
+        started,
+        t0,
+        extra,
+    )
+
+
+def _distiller(student: nn.Module, teacher: nn.Module) -> nn.Module:
+    from mmdiag.models.image_text import Distiller
+
+    return Distiller(student, teacher)
+
+
+def load_model(path: str | Path) -> nn.Module:
+    """Rebuild a saved run's model (`model.pt`: state + model_config)."""
+    saved = torch.load(path, map_location="cpu", weights_only=False)
+    cfg = dict(saved["model_config"])
+    model = build_model(cfg) if "name" in cfg else MODELS.create("tmmnet", **cfg)
+    model.load_state_dict(saved["state"])
+    return model
+
+
+def run_all(
+    ctx: Context,
+    runs: Sequence[Mapping[str, Any]],
+    split_path: str | Path,
+    eval_sets: Mapping[str, tuple[str | Path, str]],
+    out_dir: str | Path,
+) -> dict[str, Any]:
+    """Train several runs in one process (the 5 s import cost paid once), each in its own resumable folder."""
+    out_dir = Path(out_dir)
+    return {r["name"]: train_model(ctx, r, split_path, eval_sets, out_dir / r["name"]) for r in runs}

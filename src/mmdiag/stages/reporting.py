@@ -1,0 +1,25 @@
+"""Figure and overview rules: catalogued figures as PNG + PDF, and one HTML page per study."""
+
+from __future__ import annotations
+
+from typing import Any
+
+# rule params that are for the Snakemake report (rst captions), not for the builders
+REPORT_PARAMS = ("description",)
+
+
+def figure(config: dict[str, Any], name: str, png: str, pdf: str, **inputs: Any) -> None:
+    """Figure `name` (see `mmdiag.reporting.catalog`) from the rule's named inputs."""
+    from mmdiag.reporting.catalog import FIGURES
+    from mmdiag.reporting.figures.style import save_figure
+
+    kwargs = {k: v for k, v in inputs.items() if k not in REPORT_PARAMS}
+    save_figure(FIGURES.get(name)(config=config, **kwargs), png, pdf)
+
+
+def overview(config: dict[str, Any], title: str, tables: list[str], figures: list[str], html: str, **_: Any) -> None:
+    """The study page: every table and figure of one study in one self-contained HTML file."""
+    from mmdiag.io import write_text
+    from mmdiag.reporting.overview import study_page
+
+    write_text(html, study_page(title, list(tables), list(figures)))
