@@ -97,6 +97,7 @@ def _text_entry() -> dict[str, Any]:
             ),
             "model_name": prop(["string", "null"], None, "Hugging Face model id or local path (type hf)"),
             "pretrained": {**PRETRAINED, "default": "preferred", "description": "as for image encoders (type hf)"},
+            "max_tokens": prop("integer", 128, "tokenizer truncation length (type hf)", minimum=8),
         },
         "one text encoder recipe",
     )

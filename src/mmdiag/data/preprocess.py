@@ -124,6 +124,7 @@ def preprocess(
         "report_columns": report_columns(ds),
         "text_length": corpus.max_length,
         "vocab_size": corpus.vocab_size,
+        "id_to_char": ["", "", *corpus.chars],  # ids 0 (padding) and 1 (unknown) decode to nothing
         "dataset": ds.spec.to_dict(),
         "dataset_checksum": checksum,
     }

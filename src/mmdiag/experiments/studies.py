@@ -41,6 +41,7 @@ def _fusion_model(
         "text_encoder": dict(ctx.config["text_encoders"][fs["text_encoder"]]) if text else {},
         "vocab_size": int(ctx.cache.meta["vocab_size"]),
         "text_length": int(ctx.cache.meta["text_length"]),
+        "id_to_char": list(ctx.cache.meta.get("id_to_char", [])),
         "fusion": fusion,
         "head": head,
         "hidden": int(hidden),

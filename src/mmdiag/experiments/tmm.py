@@ -66,6 +66,7 @@ def model_config(
         "text_encoder": dict(ctx.config["text_encoders"][text_name]),
         "vocab_size": int(ctx.cache.meta["vocab_size"]),
         "text_length": int(ctx.cache.meta["text_length"]),
+        "id_to_char": list(ctx.cache.meta.get("id_to_char", [])),
         "stage1": stage1,
         "stage2": stage2,
         "attention": attention,

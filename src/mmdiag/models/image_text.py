@@ -36,6 +36,7 @@ class ImageTextCfg:
     text_encoder: dict[str, Any] = field(default_factory=dict)
     vocab_size: int = 0
     text_length: int = 0
+    id_to_char: list[str] = field(default_factory=list)  # corpus id -> character (Hugging Face text towers)
     fusion: str = "concat"
     fusion_kwargs: dict[str, Any] = field(default_factory=dict)
     head: str = "mlp"
@@ -56,7 +57,9 @@ class ImageTextClassifier(nn.Module):
         self.image = nn.ModuleDict(
             {m: create_image_encoder(cfg.encoder, cfg.in_chans[m], num_levels=cfg.num_levels) for m in self.modalities}
         )
-        self.text = create_text_encoder(cfg.text_encoder, cfg.vocab_size, cfg.text_length) if cfg.text else None
+        self.text = (
+            create_text_encoder(cfg.text_encoder, cfg.vocab_size, cfg.text_length, cfg.id_to_char) if cfg.text else None
+        )
         self.uses_text_at_inference = self.text is not None
         encoders = [*self.image.values(), *([self.text] if self.text is not None else [])]
         in_dims = [e.num_features for e in encoders]

@@ -58,6 +58,7 @@ class TMMNetCfg:
     text_encoder: dict[str, Any] = field(default_factory=dict)
     vocab_size: int = 0
     text_length: int = 0
+    id_to_char: list[str] = field(default_factory=list)  # corpus id -> character (Hugging Face text towers)
     stage1: bool = False
     stage2: bool = False
     attention: bool = False
@@ -159,7 +160,7 @@ class TMMNet(nn.Module):
         self.text = nn.ModuleDict()
         if cfg.stage1:
             for m in self.modalities:
-                self.text[m] = create_text_encoder(cfg.text_encoder, cfg.vocab_size, cfg.text_length)
+                self.text[m] = create_text_encoder(cfg.text_encoder, cfg.vocab_size, cfg.text_length, cfg.id_to_char)
             self.img_proj = nn.ModuleDict({m: nn.Linear(dims[m], cfg.embed_dim, bias=False) for m in self.modalities})
             self.txt_proj = nn.ModuleDict(
                 {m: nn.Linear(self.text[m].num_features, cfg.embed_dim, bias=False) for m in self.modalities}
