@@ -40,6 +40,7 @@ def obj(
 
 
 STR_LIST = {"type": "array", "items": {"type": "string"}}
+STUDIES = ("tmmnet", "fusion_study", "distillation", "dualbranch")
 PRETRAINED = {"type": "string", "enum": ["required", "preferred", "off"]}
 
 
@@ -138,8 +139,17 @@ def _trainer() -> dict[str, Any]:
             "scheduler": obj(
                 {
                     "name": prop(
-                        "string", "none", "none | step | cosine | plateau", enum=["none", "step", "cosine", "plateau"]
+                        "string",
+                        "none",
+                        "none | step | multistep | cosine | plateau",
+                        enum=["none", "step", "multistep", "cosine", "plateau"],
                     ),
+                    "milestones": {
+                        "type": "array",
+                        "items": {"type": "integer"},
+                        "default": [10],
+                        "description": "multistep: epochs after which the LR is multiplied by gamma",
+                    },
                     "step_size": prop("integer", 10, "step: epochs between LR drops", minimum=1),
                     "gamma": prop("number", 0.1, "step: LR factor", exclusiveMinimum=0),
                     "factor": prop("number", 0.1, "plateau: LR factor", exclusiveMinimum=0),
@@ -357,6 +367,12 @@ def config_schema() -> dict[str, Any]:
         "required": ["dataset"],
         "properties": {
             "results": prop("string", "results", "root folder of all outputs"),
+            "studies": {
+                "type": "array",
+                "items": {"type": "string", "enum": list(STUDIES)},
+                "default": list(STUDIES),
+                "description": "studies whose tables `all` builds",
+            },
             "seed": prop("integer", 0, "seed of initialisation, data order and augmentation", minimum=0),
             "progress": prop("boolean", True, "show progress bars"),
             "hub_offline": prop("boolean", True, "set HF_HUB_OFFLINE=1: use only locally cached weights"),
@@ -395,7 +411,11 @@ def config_schema() -> dict[str, Any]:
                     ),
                     "single_centre": obj(
                         {
-                            "centre": prop(["string", "null"], None, "centre of the single-centre split (null: first)"),
+                            "centre": prop(
+                                ["string", "null"],
+                                None,
+                                "centre of the single-centre split (null: the first; '*': all)",
+                            ),
                             "test_fraction": prop(
                                 "number", 0.3, "test fraction", exclusiveMinimum=0, exclusiveMaximum=1
                             ),

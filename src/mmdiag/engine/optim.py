@@ -33,10 +33,16 @@ def build_scheduler(opt: torch.optim.Optimizer, cfg: Mapping[str, Any] | None, e
         return None
     if name == "step":
         return torch.optim.lr_scheduler.StepLR(opt, int(cfg.get("step_size", 10)), float(cfg.get("gamma", 0.1)))
+    if name == "multistep":  # e.g. TMM-Net: x0.1 once, after 10 epochs
+        return torch.optim.lr_scheduler.MultiStepLR(
+            opt, list(cfg.get("milestones", [10])), float(cfg.get("gamma", 0.1))
+        )
     if name == "cosine":
         return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, epochs))
     if name == "plateau":
         return torch.optim.lr_scheduler.ReduceLROnPlateau(
             opt, mode="max", factor=float(cfg.get("factor", 0.1)), patience=int(cfg.get("patience", 5))
         )
-    raise ConfigError(f"trainer.scheduler.name: unknown scheduler '{name}' (none | step | cosine | plateau)")
+    raise ConfigError(
+        f"trainer.scheduler.name: unknown scheduler '{name}' (none | step | multistep | cosine | plateau)"
+    )
