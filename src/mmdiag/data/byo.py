@@ -80,8 +80,9 @@ class DatasetSpec:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> DatasetSpec:
         mods = {
-            k: ModalitySpec(name=k, channels=int((v or {}).get("channels", 3)),
-                            description=str((v or {}).get("description", "")))
+            k: ModalitySpec(
+                name=k, channels=int((v or {}).get("channels", 3)), description=str((v or {}).get("description", ""))
+            )
             for k, v in (d.get("modalities") or {}).items()
         }
         attrs = {

@@ -48,8 +48,7 @@ def validate_dataset(root: str | Path, check_images: bool = True) -> list[Violat
         facts, spec_violations = check_spec(root)
         violations += spec_violations
     tables: dict[str, CsvTable | None] = {
-        name: read_csv_table(root / name, violations) if present[name] else None
-        for name in REQUIRED_FILES[1:]
+        name: read_csv_table(root / name, violations) if present[name] else None for name in REQUIRED_FILES[1:]
     }
     case_lines = None
     if (cases := tables["cases.csv"]) is not None:
@@ -75,9 +74,7 @@ def main(argv: list[str]) -> int:
         description="Check a dataset folder against the BYO format (docs/data_format.md) and summarise it.",
     )
     parser.add_argument("folder", type=Path, help="the dataset folder (holding dataset.yaml)")
-    parser.add_argument(
-        "--no-images", action="store_true", help="check image files exist, but do not decode them"
-    )
+    parser.add_argument("--no-images", action="store_true", help="check image files exist, but do not decode them")
     parser.add_argument("--quiet", action="store_true", help="print nothing when the folder is valid")
     args = parser.parse_args(argv)
     violations = validate_dataset(args.folder, check_images=not args.no_images)

@@ -17,9 +17,7 @@ import jsonschema
 from mmdiag.errors import ConfigError
 
 
-def object_schema(
-    description: str, properties: dict[str, dict[str, Any]], required: tuple[str, ...] = ()
-) -> dict:
+def object_schema(description: str, properties: dict[str, dict[str, Any]], required: tuple[str, ...] = ()) -> dict:
     """A closed object schema fragment (unknown keys are errors: a typo must not pass silently)."""
     schema: dict[str, Any] = {
         "type": "object",

@@ -127,9 +127,7 @@ def fetch(
     if actual != remote.expected:
         part.unlink()
         raise DownloadError(
-            _manual_hint(
-                remote, final, f"the downloaded file's {remote.algorithm} is {actual} (deleted)", config_key
-            )
+            _manual_hint(remote, final, f"the downloaded file's {remote.algorithm} is {actual} (deleted)", config_key)
         )
     os.replace(part, final)
     return final
@@ -161,9 +159,7 @@ def fetch_all(
             )
         except DownloadError as exc:
             missing = [r for r in remotes[k + 1 :] if not (Path(dest_dir) / r.filename).exists()]
-            also = "".join(
-                f"; also needed there: {r.filename} ({r.algorithm} {r.expected}, {r.url})" for r in missing
-            )
+            also = "".join(f"; also needed there: {r.filename} ({r.algorithm} {r.expected}, {r.url})" for r in missing)
             raise DownloadError(f"{exc}{also}") from None
     return paths
 

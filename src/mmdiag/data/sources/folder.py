@@ -36,8 +36,7 @@ FOLDER_SCHEMA: dict[str, Any] = object_schema(
         "path": {
             "type": ["string", "null"],
             "default": None,
-            "description": "the folder holding dataset.yaml, cases.csv, images.csv and reports.csv "
-            "(required)",
+            "description": "the folder holding dataset.yaml, cases.csv, images.csv and reports.csv (required)",
         },
         "link": {
             "type": "string",
@@ -66,9 +65,7 @@ def prepare(cfg: Mapping[str, Any], out_dir: Path) -> DatasetSpec:
     """
     c = resolve_config(cfg, FOLDER_SCHEMA, "dataset.folder")
     if not c["path"]:
-        raise ConfigError(
-            "dataset.folder.path: required; set it to your dataset folder (docs/data_format.md)"
-        )
+        raise ConfigError("dataset.folder.path: required; set it to your dataset folder (docs/data_format.md)")
     src = Path(c["path"]).expanduser()
     if not (src / DATASET_YAML).is_file():
         raise ConfigError(f"dataset.folder.path: {src} holds no {DATASET_YAML}; is it a BYO dataset folder?")
@@ -77,25 +74,19 @@ def prepare(cfg: Mapping[str, Any], out_dir: Path) -> DatasetSpec:
     if src_abs == out_abs:
         return dataset.spec
     if src_abs in out_abs.parents or out_abs in src_abs.parents:
-        raise ConfigError(
-            f"dataset.folder.path: {src} and the dataset folder {out_dir} must not contain each other"
-        )
+        raise ConfigError(f"dataset.folder.path: {src} and the dataset folder {out_dir} must not contain each other")
     rel_paths = sorted(set(dataset.images["path"]))
     escaping = [p for p in rel_paths if posixpath.isabs(p) or posixpath.normpath(p).split("/")[0] == ".."]
     problems = [f"{IMAGES_CSV}: path {p!r} leaves the dataset folder" for p in escaping]
     problems += [
-        f"{IMAGES_CSV}: file {p} does not exist"
-        for p in rel_paths
-        if p not in escaping and not (src / p).is_file()
+        f"{IMAGES_CSV}: file {p} does not exist" for p in rel_paths if p not in escaping and not (src / p).is_file()
     ]
     if problems:
         raise DataFormatError(str(src), problems)
     with atomic_dir(out_dir) as tmp:
         for name in (DATASET_YAML, CASES_CSV, IMAGES_CSV, REPORTS_CSV):
             shutil.copy2(src / name, tmp / name)
-        for rel in tqdm(
-            rel_paths, desc=f"{dataset.spec.name} images", unit="img", file=sys.stderr, leave=False
-        ):
+        for rel in tqdm(rel_paths, desc=f"{dataset.spec.name} images", unit="img", file=sys.stderr, leave=False):
             _place(src / rel, tmp / rel, hardlink=c["link"] == "hardlink")
     return dataset.spec
 

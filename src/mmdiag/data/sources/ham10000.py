@@ -130,9 +130,7 @@ def read_metadata(path: str | Path) -> pd.DataFrame:
         raise DataFormatError(str(path), [f"missing column(s) {', '.join(missing)}"])
     meta["line"] = range(2, len(meta) + 2)
     problems = [
-        f"line {r.line}: empty {col}"
-        for col in ("lesion_id", "image_id")
-        for r in meta[meta[col] == ""].itertuples()
+        f"line {r.line}: empty {col}" for col in ("lesion_id", "image_id") for r in meta[meta[col] == ""].itertuples()
     ]
     problems += [
         f"line {r.line}: dx {r.dx!r} is not one of {', '.join(CLASSES)}"
@@ -329,8 +327,7 @@ def _metadata(
         "seed": seed,
         "subsampling": "lesions stratified by dx, numpy default_rng(seed)",
         "report_fields": list(report_fields),
-        "report_template": "A <age>-year-old <sex> patient; lesion on the <localization>; "
-        "<how dx was established>.",
+        "report_template": "A <age>-year-old <sex> patient; lesion on the <localization>; <how dx was established>.",
         "report_contains_diagnosis": False,
         "report_carries_label_information": with_dx_type,
         "report_note": (

@@ -88,8 +88,7 @@ def shared_schema_keys(unit: str, seeded: str) -> dict[str, dict[str, Any]]:
             "type": ["string", "null"],
             "pattern": "^[a-z0-9_]+$",
             "default": None,
-            "description": "dataset name (results/<name>/); null: derived from the flags, size and "
-            "max_per_split",
+            "description": "dataset name (results/<name>/); null: derived from the flags, size and max_per_split",
         },
         "download_dir": {
             "type": ["string", "null"],
@@ -160,9 +159,7 @@ class Subset:
     @property
     def report(self) -> str:
         """The one neutral sentence every case of this subset gets."""
-        return (
-            f"{self.display_name} image, {self.size}x{self.size}, {IMAGING.get(self.flag, 'medical image')}."
-        )
+        return f"{self.display_name} image, {self.size}x{self.size}, {IMAGING.get(self.flag, 'medical image')}."
 
 
 def medmnist_info() -> tuple[dict[str, dict[str, Any]], str]:
@@ -186,9 +183,7 @@ def remote_file(flag: str, size: int, url_override: str | None = None) -> Remote
     entry = info[flag]
     suffix = "" if size == 28 else f"_{size}"
     if f"url{suffix}" not in entry:
-        raise ConfigError(
-            f"MedMNIST {flag} has no {size} px file; available: 28 and those in medmnist.info.INFO"
-        )
+        raise ConfigError(f"MedMNIST {flag} has no {size} px file; available: 28 and those in medmnist.info.INFO")
     filename = f"{flag}{suffix}.npz"
     url = mirror_url(url_override, filename) if url_override else entry[f"url{suffix}"]
     return RemoteFile(filename=filename, url=url, md5=entry[f"MD5{suffix}"])
@@ -200,9 +195,7 @@ def label_slug(name: str) -> str:
     return f"class_{slug}" if not slug or slug[0].isdigit() else slug
 
 
-def subset(
-    flag: str, size: int, url_override: str | None = None, positive_label: str | None = None
-) -> Subset:
+def subset(flag: str, size: int, url_override: str | None = None, positive_label: str | None = None) -> Subset:
     """Look `flag` up in INFO and check it can become a BYO dataset.
 
     Raises:
@@ -215,9 +208,7 @@ def subset(
     if entry["python_class"].endswith("3D"):
         raise ConfigError(f"MedMNIST {flag} holds 3D volumes; only 2D subsets are supported")
     if entry["task"] not in TASKS:
-        raise ConfigError(
-            f"MedMNIST {flag} is a {entry['task']} task; the BYO format holds one label per case"
-        )
+        raise ConfigError(f"MedMNIST {flag} is a {entry['task']} task; the BYO format holds one label per case")
     if size not in SIZES:
         raise ConfigError(f"MedMNIST size {size} is not one of {', '.join(map(str, SIZES))}")
     names = tuple(entry["label"][str(i)] for i in range(len(entry["label"])))
@@ -296,18 +287,14 @@ def read_labels(npz: NpzArchive, sub: Subset) -> dict[str, np.ndarray]:
     return labels
 
 
-def select(
-    labels: np.ndarray, max_per_split: int | None, seed: int, split: str, stream: int = 0
-) -> np.ndarray:
+def select(labels: np.ndarray, max_per_split: int | None, seed: int, split: str, stream: int = 0) -> np.ndarray:
     """Indices kept in one split: all, or a label-stratified subsample seeded by (seed, stream, split)."""
     if max_per_split is None:
         return np.arange(len(labels))
     return stratified_subsample(labels, max_per_split, [seed, stream, SPLITS.index(split)])
 
 
-def export_images(
-    npz: NpzArchive, split: str, indices: np.ndarray, root: Path, modality: str
-) -> dict[int, str]:
+def export_images(npz: NpzArchive, split: str, indices: np.ndarray, root: Path, modality: str) -> dict[int, str]:
     """Write rows `indices` of `<split>_images` as PNGs; returns index -> path relative to `root`."""
     paths: dict[int, str] = {}
     rows = npz.iter_rows(f"{split}_images", np.unique(indices))
@@ -381,9 +368,7 @@ def convert(
     spec = DatasetSpec(
         name=name or default_name([sub.flag], sub.size, max_per_split),
         labels=sub.labels,
-        modalities={
-            modality: ModalitySpec(modality, sub.channels, f"{sub.display_name}: {IMAGING.get(sub.flag, '')}")
-        },
+        modalities={modality: ModalitySpec(modality, sub.channels, f"{sub.display_name}: {IMAGING.get(sub.flag, '')}")},
         task=sub.task,
         positive_label=sub.positive_label,
         centres=(sub.flag,),
@@ -398,8 +383,7 @@ def convert(
             "converted_samples": {s: int(counts.get(s, 0)) for s in SPLITS},
             "max_per_split": max_per_split,
             "seed": seed,
-            "subsampling": "label-stratified within each official split, numpy "
-            "default_rng([seed, 0, split index])",
+            "subsampling": "label-stratified within each official split, numpy default_rng([seed, 0, split index])",
             "report_template": sub.report,
             "report_carries_label_information": False,
             "report_note": NO_TEXT_NOTE,

@@ -171,9 +171,7 @@ def convert_pair(
         labels=first.labels,
         modalities={
             m1: ModalitySpec(m1, first.channels, f"{first.display_name}: {mm.IMAGING.get(first.flag, '')}"),
-            m2: ModalitySpec(
-                m2, second.channels, f"{second.display_name}: {mm.IMAGING.get(second.flag, '')}"
-            ),
+            m2: ModalitySpec(m2, second.channels, f"{second.display_name}: {mm.IMAGING.get(second.flag, '')}"),
         },
         task=first.task,
         positive_label=first.positive_label,

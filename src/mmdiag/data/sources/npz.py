@@ -31,9 +31,7 @@ class NpzArchive:
             self._zip = zipfile.ZipFile(self.path)
         except (OSError, zipfile.BadZipFile) as exc:
             raise DataFormatError(str(self.path), [f"not a readable .npz archive ({exc})"]) from None
-        self._members = {
-            name.removesuffix(".npy"): name for name in self._zip.namelist() if name.endswith(".npy")
-        }
+        self._members = {name.removesuffix(".npy"): name for name in self._zip.namelist() if name.endswith(".npy")}
 
     def __enter__(self) -> NpzArchive:
         return self

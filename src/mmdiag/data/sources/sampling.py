@@ -11,9 +11,7 @@ from collections.abc import Sequence
 import numpy as np
 
 
-def stratified_subsample(
-    labels: Sequence[object] | np.ndarray, n: int, seed: int | Sequence[int]
-) -> np.ndarray:
+def stratified_subsample(labels: Sequence[object] | np.ndarray, n: int, seed: int | Sequence[int]) -> np.ndarray:
     """Sorted indices of `n` items whose class proportions follow `labels`.
 
     Each class gets `n * share` items rounded by largest remainder, and at least one item when `n`

@@ -25,8 +25,7 @@ def check_cases(table: CsvTable, facts: SpecFacts, violations: list[Violation]) 
                     table.name,
                     1,
                     column,
-                    f"attribute column is missing (dataset.yaml declares {attribute!r} "
-                    f"for modality {modality!r})",
+                    f"attribute column is missing (dataset.yaml declares {attribute!r} for modality {modality!r})",
                 )
             )
     _check_values(table, facts, violations)
@@ -67,12 +66,7 @@ def _check_values(table: CsvTable, facts: SpecFacts, violations: list[Violation]
                 )
             )
         centre = record.get("centre")
-        if (
-            facts.centres is not None
-            and table.has("centre")
-            and centre.strip()
-            and centre not in facts.centres
-        ):
+        if facts.centres is not None and table.has("centre") and centre.strip() and centre not in facts.centres:
             violations.append(
                 Violation(
                     name,

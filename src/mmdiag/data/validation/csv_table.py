@@ -56,9 +56,7 @@ def _decode(data: bytes, name: str, violations: list[Violation]) -> str:
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
         bad = data[exc.start : exc.start + 1].hex()
-        violations.append(
-            Violation(name, line, None, f"not valid UTF-8 (byte 0x{bad}); save the file as UTF-8")
-        )
+        violations.append(Violation(name, line, None, f"not valid UTF-8 (byte 0x{bad}); save the file as UTF-8"))
         return data.decode("utf-8-sig", errors="replace")
 
 
@@ -113,9 +111,7 @@ def _check_header(name: str, header: tuple[str, ...], violations: list[Violation
         seen.add(column)
 
 
-def require_columns(
-    table: CsvTable, columns: tuple[str, ...] | list[str], violations: list[Violation]
-) -> bool:
+def require_columns(table: CsvTable, columns: tuple[str, ...] | list[str], violations: list[Violation]) -> bool:
     """Report each missing column (with a hint for near-misses such as ' label'); True if none is missing."""
     ok = True
     for column in columns:
@@ -128,9 +124,7 @@ def require_columns(
     return ok
 
 
-def require_values(
-    table: CsvTable, columns: tuple[str, ...] | list[str], violations: list[Violation]
-) -> None:
+def require_values(table: CsvTable, columns: tuple[str, ...] | list[str], violations: list[Violation]) -> None:
     """Report empty (or whitespace-only) cells of required columns in complete records."""
     present = [c for c in columns if table.has(c)]
     for record in table.complete_records:

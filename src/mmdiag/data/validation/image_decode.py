@@ -54,9 +54,7 @@ def _raw_bytes_needed(image: Image.Image) -> int | None:
     return needed or None
 
 
-def check_image_files(
-    root: Path, table_name: str, rows: list[tuple[int, str]], violations: list[Violation]
-) -> None:
+def check_image_files(root: Path, table_name: str, rows: list[tuple[int, str]], violations: list[Violation]) -> None:
     """Decode-check each (images.csv line, relative path); one violation per bad file, at its row."""
     problems: dict[str, str | None] = {}
     for line, rel_path in rows:

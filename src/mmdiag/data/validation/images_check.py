@@ -48,17 +48,14 @@ def check_images(
         if not record.complete:
             continue
         if case_lines is not None and case_id.strip() and case_id not in case_lines:
-            violations.append(
-                Violation(name, record.line, "case_id", f"case {case_id!r} is not in cases.csv")
-            )
+            violations.append(Violation(name, record.line, "case_id", f"case {case_id!r} is not in cases.csv"))
         if facts.modalities is not None and modality.strip() and modality not in facts.modalities:
             violations.append(
                 Violation(
                     name,
                     record.line,
                     "modality",
-                    f"{modality!r} is not one of the modalities in dataset.yaml "
-                    f"({quote_list(facts.modalities)})",
+                    f"{modality!r} is not one of the modalities in dataset.yaml ({quote_list(facts.modalities)})",
                 )
             )
         if rel_path.strip() and _check_path(root, name, record.line, rel_path, violations):

@@ -54,16 +54,12 @@ def check_reports(
             continue
         report_lines[case_id] = record.line
         if record.complete and case_lines is not None and case_id not in case_lines:
-            violations.append(
-                Violation(table.name, record.line, "case_id", f"case {case_id!r} is not in cases.csv")
-            )
+            violations.append(Violation(table.name, record.line, "case_id", f"case {case_id!r} is not in cases.csv"))
     if case_lines is not None:
         for case_id, case_line in case_lines.items():
             if case_id not in report_lines:
                 violations.append(
-                    Violation(
-                        table.name, None, None, f"case {case_id!r} (cases.csv:{case_line}) has no report"
-                    )
+                    Violation(table.name, None, None, f"case {case_id!r} (cases.csv:{case_line}) has no report")
                 )
 
 

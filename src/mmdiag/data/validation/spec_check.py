@@ -69,9 +69,7 @@ class _SpecChecker:
     def scalar_text(self, path: KeyPath, value: Any, what: str) -> str | None:
         """The value as text if it is a usable name; reports YAML booleans/nulls/collections."""
         if isinstance(value, bool):
-            self.report(
-                path, f"{what} {value} was read as a YAML boolean; put the value in quotes ('yes', 'no')"
-            )
+            self.report(path, f"{what} {value} was read as a YAML boolean; put the value in quotes ('yes', 'no')")
             return None
         if value is None or isinstance(value, (list, dict)) or not str(value).strip():
             self.report(path, f"{what} must be a non-empty text value, got {value!r}")
@@ -189,9 +187,7 @@ def _check_labels(checker: _SpecChecker, data: dict[str, Any]) -> tuple[str, ...
         if task == "multiclass":
             checker.report(("positive_label",), "applies to binary tasks only, but task is multiclass")
         elif positive is not None and labels is not None and positive not in labels:
-            checker.report(
-                ("positive_label",), f"{positive!r} is not one of the labels ({', '.join(labels)})"
-            )
+            checker.report(("positive_label",), f"{positive!r} is not one of the labels ({', '.join(labels)})")
     return labels
 
 
@@ -208,9 +204,7 @@ def _check_modalities(checker: _SpecChecker, data: dict[str, Any]) -> tuple[str,
         name = str(raw_name)
         path: KeyPath = ("modalities", name)
         if not KEY_PATTERN.fullmatch(name):
-            checker.report(
-                path, f"modality name {name!r} must match [A-Za-z0-9_-]+ (it prefixes column names)"
-            )
+            checker.report(path, f"modality name {name!r} must match [A-Za-z0-9_-]+ (it prefixes column names)")
             continue
         names.append(name)
         if body is None:
@@ -238,9 +232,7 @@ def _check_attributes(
         modality = str(raw_modality)
         path: KeyPath = ("attributes", modality)
         if modalities is not None and modality not in modalities:
-            checker.report(
-                path, f"attributes for modality {modality!r}, which is not declared under modalities"
-            )
+            checker.report(path, f"attributes for modality {modality!r}, which is not declared under modalities")
             continue
         if not isinstance(per_attribute, dict) or not per_attribute:
             checker.report(path, "must map at least one attribute name to its list of values")

@@ -50,10 +50,7 @@ def _cases_table(spec: DatasetSpec, cases: pd.DataFrame) -> str:
     counts = pd.crosstab(cases["centre"], cases["label"]).reindex(columns=list(spec.labels), fill_value=0)
     if spec.centres:  # declared order, and declared centres without cases show as zeros
         counts = counts.reindex(index=list(spec.centres), fill_value=0)
-    rows = [
-        [centre, *map(str, row), str(sum(row))]
-        for centre, row in zip(counts.index, counts.to_numpy().tolist())
-    ]
+    rows = [[centre, *map(str, row), str(sum(row))] for centre, row in zip(counts.index, counts.to_numpy().tolist())]
     totals = counts.sum(axis=0).tolist()
     rows.append(["total", *map(str, totals), str(sum(totals))])
     return "cases per centre and label:\n" + _format_table(["centre", *spec.labels, "total"], rows)
