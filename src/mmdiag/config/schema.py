@@ -496,13 +496,59 @@ def schema_yaml() -> str:
 
 
 SCHEMA_PATH = "config/schema/config.schema.yaml"
+README_PATH = "config/README.md"
+
+
+def _rows(node: Mapping[str, Any], prefix: str) -> list[tuple[str, str, str, str]]:
+    """(key path, type, default, description) of every documented key under `node`, depth first."""
+    rows = []
+    for key, sub in (node.get("properties") or {}).items():
+        path = f"{prefix}{key}"
+        kind = sub.get("type", "")
+        kind = " | ".join(kind) if isinstance(kind, list) else kind
+        if "enum" in sub:
+            kind += ": " + ", ".join(str(v) for v in sub["enum"])
+        default = (
+            ""
+            if kind == "object" and sub.get("properties")
+            else yaml.safe_dump(sub.get("default"), default_flow_style=True, width=1000)
+            .strip()
+            .removesuffix("...")
+            .strip()
+        )
+        rows.append((path, kind, default, str(sub.get("description", ""))))
+        rows += _rows(sub, f"{path}.")
+        extra = sub.get("additionalProperties")
+        if isinstance(extra, dict) and extra.get("properties"):
+            rows += _rows(extra, f"{path}.<name>.")
+    return rows
+
+
+def schema_markdown() -> str:
+    """`config/README.md`: every config key with its type, default and description, section by section."""
+    out = [
+        "# Configuration reference",
+        "",
+        "Generated from `src/mmdiag/config/schema.py` by `mmdiag write-schema` (do not edit by hand); the",
+        "same schema validates every config (`config/schema/config.schema.yaml`, used by Snakemake's",
+        "`validate`). `config/config.yaml` is the default; presets in this folder hold only their differences",
+        "and are layered on top: `snakemake all --configfile config/<preset>.yaml`.",
+        "",
+    ]
+    for key, sub in config_schema()["properties"].items():
+        out += [f"## `{key}`", "", str(sub.get("description", "")), ""]
+        rows = _rows({"properties": {key: sub}}, "")
+        out += ["| key | type | default | description |", "|---|---|---|---|"]
+        out += [f"| `{p}` | {t} | `{d}` | {desc} |" if d else f"| `{p}` | {t} | | {desc} |" for p, t, d, desc in rows]
+        out.append("")
+    return "\n".join(out)
 
 
 def main(argv: list[str]) -> int:
-    """`mmdiag write-schema [PATH]`: write the generated schema (default config/schema/config.schema.yaml)."""
+    """`mmdiag write-schema`: write the generated schema and the config reference (config/README.md)."""
     from mmdiag.io import write_text
 
-    path = argv[0] if argv else SCHEMA_PATH
-    write_text(path, schema_yaml())
-    print(f"wrote {path}")
+    write_text(SCHEMA_PATH, schema_yaml())
+    write_text(README_PATH, schema_markdown())
+    print(f"wrote {SCHEMA_PATH} and {README_PATH}")
     return 0
