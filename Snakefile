@@ -17,7 +17,12 @@ include: "rules/common.smk"
 include: "rules/data.smk"
 include: "rules/tmmnet.smk"
 include: "rules/studies.smk"
+include: "rules/report.smk"
 include: "rules/tables.smk"
+include: "rules/figures.smk"
+
+
+report: "report/workflow.rst"
 
 
 rule all:

@@ -103,24 +103,6 @@ TMM_TABLES = {
 }
 
 
-def study_outputs():
-    """Run summaries of the enabled issue-4 studies (their tables are built from these)."""
-    studies = config["studies"]
-    out = []
-    if "fusion_study" in studies:
-        out += [f"{RUNS}/fusion/{s}/summary.json" for s in ("strategies", "hparams", "heads_objectives")]
-    if "distillation" in studies:
-        out.append(f"{RUNS}/distillation/summary.json")
-    if "dualbranch" in studies:
-        out.append(f"{RUNS}/dualbranch/fusion/metrics.json")
-        out += [f"{RUNS}/dualbranch/unimodal_{m}/metrics.json" for m in config["dualbranch"]["modalities"]]
-    return out
-
-
 def get_final_output():
-    out = study_outputs()
-    if "tmmnet" in config["studies"]:
-        for key, name in TMM_TABLES.items():
-            if tmm_table_inputs(key):
-                out += [f"{TABLES}/{name}.csv", f"{TABLES}/{name}.md"]
-    return out
+    """Every table, figure and overview page of the enabled studies (`reporting_outputs`, report.smk)."""
+    return reporting_outputs()

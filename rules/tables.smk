@@ -1,20 +1,19 @@
-# Tables: one rule per paper table, built from the run metrics (mmdiag.reporting).
+# Tables: every catalogued table (mmdiag.reporting.catalog) the config produces, written as CSV, Markdown,
+# LaTeX and HTML with a provenance sidecar (input functions in report.smk).
 
 
-rule tmmnet_table:
+rule table:
     input:
-        runs=lambda w: tmm_table_inputs({v: k for k, v in TMM_TABLES.items()}[w.name]),
+        unpack(table_inputs),
     output:
         csv=f"{TABLES}/{{name}}.csv",
         md=f"{TABLES}/{{name}}.md",
+        tex=f"{TABLES}/{{name}}.tex",
+        html=report_item(f"{TABLES}/{{name}}.html", "table"),
+        provenance=f"{TABLES}/{{name}}.provenance.json",
     log:
         f"{TABLES}/{{name}}.log",
-    params:
-        table=lambda w: {v: k for k, v in TMM_TABLES.items()}[w.name],
     wildcard_constraints:
-        name="tmmnet_t[1-4]_[a-z_]+",
-    resources:
-        mem_mb=2000,
-        runtime=10,
+        name="|".join(TABLE_RUNS),
     script:
-        entry("tmmnet_table")
+        entry("table")

@@ -1,1 +1,12 @@
-"""Reporting: paper tables, figures and the HTML report, built from run outputs only."""
+"""Reporting: paper tables, figures and the HTML report, built from run outputs only.
+
+- `runs`: read-only view of a run folder (metrics, CIs, provenance record, predictions, history);
+- `table`, `render`, `provenance`: the generic table (values with 95% CIs, best per column) written as
+  CSV, Markdown, LaTeX and HTML with a provenance sidecar;
+- `comparisons`: case-level McNemar/DeLong/z/χ² tests between two models' predictions;
+- `catalog`: the fixed table and figure names, their builders and captions (`builders` imports them all);
+- `tmm_tables`, `tmm_figures`: TMM-Net's Tables 1-4 and Figures 5-8;
+- `figures`: the plotting functions and one style for every figure;
+- `dvc_plots`: per-run ROC and confusion data for `dvc plots`;
+- `overview`: one HTML page per study (all its tables and figures) for the Snakemake report.
+"""

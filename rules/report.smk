@@ -1,0 +1,130 @@
+# Reporting's input functions (the rules are in tables.smk and figures.smk, included after this file):
+# which tables and figures the config produces, their inputs, and `reporting_outputs()`, every target.
+#
+#   snakemake all --cores 8 --report results/report.html      (after the run: one self-contained file)
+from mmdiag.reporting.catalog import caption as catalog_caption
+from mmdiag.reporting.catalog import study_of
+from mmdiag.reporting.tmm_tables import is_full_model, is_plain_fusion
+
+REPORT = f"{BASE}/report"
+
+
+def report_item(path, kind):
+    """`path` flagged for the HTML report, grouped by study (category) and kind (subcategory)."""
+    return report(
+        path,
+        caption=f"../report/{kind}.rst",
+        category=lambda w: study_of(w.name),
+        subcategory=f"{kind.capitalize()}s",
+        labels=lambda w: {kind: w.name},
+    )
+
+
+def tmm_arm(test):
+    """The first configured TMM-Net arm whose spec passes `test` (None if there is none)."""
+    return next((a for a, spec in TM["arms"].items() if test(spec)), None)
+
+
+def tmm_arm_run(test):
+    arm = tmm_arm(test)
+    return f"{RUNS}/tmmnet/{TM['encoder']}/{arm}/metrics.json" if arm else None
+
+
+def if_configured(study, paths):
+    """`paths` when `study` is one of the config's `studies`, else nothing."""
+    return paths if study in config["studies"] else []
+
+
+def fusion_summary(study):
+    return if_configured("fusion_study", [f"{RUNS}/fusion/{study}/summary.json"])
+
+
+def dualbranch_runs():
+    """The dual-branch stages' metrics: every unimodal branch, then the fused model."""
+    stages = [f"unimodal_{m}" for m in (config.get("dualbranch") or {}).get("modalities", [])] + ["fusion"]
+    return if_configured("dualbranch", [f"{RUNS}/dualbranch/{s}/metrics.json" for s in stages])
+
+
+# ------------------------------------------------------------------------------------------------ tables
+# table name -> the run metrics / study summaries it is built from ([] = the config runs nothing for it)
+TABLE_RUNS = {
+    TMM_TABLES["t1"]: lambda: if_configured("tmmnet", tmm_table_inputs("t1")),
+    TMM_TABLES["t2"]: lambda: if_configured("tmmnet", tmm_table_inputs("t2")),
+    TMM_TABLES["t3"]: lambda: if_configured("tmmnet", tmm_table_inputs("t3")),
+    "tmmnet_t3_ablation_tests": lambda: (
+        if_configured("tmmnet", tmm_table_inputs("t3")) if tmm_arm(is_full_model) else []
+    ),
+    TMM_TABLES["t4"]: lambda: if_configured("tmmnet", tmm_table_inputs("t4")),
+    "fusion_t3_strategies": lambda: fusion_summary("strategies"),
+    "fusion_t1_hparams": lambda: fusion_summary("hparams"),
+    "fusion_t4_heads_objectives": lambda: fusion_summary("heads_objectives"),
+    "distill_efficiency": lambda: if_configured("distillation", [f"{RUNS}/distillation/summary.json"]),
+    "dualbranch_t5_overall": dualbranch_runs,
+    "dualbranch_t6_key_classes": dualbranch_runs,
+}
+
+
+def table_names():
+    return [name for name, runs in TABLE_RUNS.items() if runs()]
+
+
+def table_inputs(wildcards):
+    return {"runs": TABLE_RUNS[wildcards.name](), "meta": f"{DATA}/cache/meta.json"}
+
+
+# ----------------------------------------------------------------------------------------------- figures
+def tmm_model_inputs(**runs):
+    """Inputs of a figure that re-runs saved TMM-Net models on the single-centre test set."""
+    return {**runs, "meta": f"{DATA}/cache/meta.json", "split": split_file("single_centre")}
+
+
+def tmm_figure_inputs():
+    """TMM-Net figure name -> its named inputs (None = the config has no runs for it)."""
+    if "tmmnet" not in config["studies"]:
+        return {}
+    ablation = {"runs": tmm_table_inputs("t3"), "meta": f"{DATA}/cache/meta.json"}
+    full, plain = tmm_arm_run(is_full_model), tmm_arm_run(is_plain_fusion)
+    return {
+        "tmmnet_fig8_roc_ablation": ablation,
+        "tmmnet_confusion_ablation": ablation,
+        "tmmnet_training_curves": ablation,
+        "tmmnet_fig6_tsne": tmm_model_inputs(model_run=full) if full else None,
+        "tmmnet_fig5_attribute_cam": tmm_model_inputs(model_run=full) if full else None,
+        "tmmnet_fig7_guidance_cam": tmm_model_inputs(before=plain, after=full) if full and plain else None,
+    }
+
+
+# figure name -> inputs, for every study
+FIGURE_INPUTS = {
+    **tmm_figure_inputs(),
+    "dualbranch_confusion": (
+        {"runs": dualbranch_runs(), "meta": f"{DATA}/cache/meta.json"} if dualbranch_runs() else None
+    ),
+}
+
+
+def figure_names():
+    return [name for name, inputs in FIGURE_INPUTS.items() if inputs]
+
+
+# ------------------------------------------------------------------------------------------------ report
+def study_items(overview, folder, names, ext):
+    """Files of the study of `<study>_overview` among `names`."""
+    prefix = overview.split("_", 1)[0]
+    return [f"{folder}/{n}.{ext}" for n in names if n.split("_", 1)[0] == prefix]
+
+
+def overview_names():
+    """`<study>_overview` for every study prefix with at least one table or figure."""
+    prefixes = dict.fromkeys(n.split("_", 1)[0] for n in table_names() + figure_names())
+    return [f"{p}_overview" for p in prefixes]
+
+
+def reporting_outputs():
+    """Every table (5 files each), figure (PNG + PDF) and study overview page the config produces."""
+    out = []
+    for name in table_names():
+        out += [f"{TABLES}/{name}.{ext}" for ext in ("csv", "md", "tex", "html", "provenance.json")]
+    for name in figure_names():
+        out += [f"{FIGURES}/{name}.{ext}" for ext in ("png", "pdf")]
+    return out + [f"{REPORT}/{name}.html" for name in overview_names()]

@@ -1,0 +1,47 @@
+"""One HTML page per study with all of its tables and figures, for reading the results in one place.
+
+The Snakemake report shows one file at a time; this page (registered in the report too) puts a study's
+tables and figures together like the paper does. It is self-contained: tables are copied from their HTML
+files, figures embedded as PNG data URIs, captions taken from the catalogue.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+from collections.abc import Sequence
+from pathlib import Path
+
+from mmdiag.reporting.catalog import caption
+from mmdiag.reporting.render import extract_fragment, html_page
+
+FIGURE_STYLE = """
+figure { margin: 1.5em 0; }
+figure img { max-width: 100%; border: 1px solid #ddd; }
+figcaption { font-size: 13px; max-width: 70em; margin-top: .4em; }
+h1 { font-size: 22px; } h2 { font-size: 18px; margin-top: 1.5em; }
+section.mmdiag-table { margin-bottom: 1.5em; }
+"""
+
+
+def figure_block(png: str | Path) -> str:
+    path = Path(png)
+    data = base64.b64encode(path.read_bytes()).decode("ascii")
+    name = path.stem
+    return (
+        f'<figure id="{html.escape(name)}">\n<img alt="{html.escape(name)}" src="data:image/png;base64,{data}">\n'
+        f"<figcaption><b>Figure <code>{html.escape(name)}</code>.</b> {html.escape(caption(name))}</figcaption>\n"
+        "</figure>\n"
+    )
+
+
+def study_page(title: str, tables: Sequence[str | Path], figures: Sequence[str | Path]) -> str:
+    """The page: every table (from its `.html`), then every figure (from its `.png`), in the given order."""
+    parts = [f"<style>{FIGURE_STYLE}</style>\n<h1>{html.escape(title)}</h1>\n"]
+    if tables:
+        parts.append("<h2>Tables</h2>\n")
+        parts += [extract_fragment(Path(t).read_text(encoding="utf-8")) for t in tables]
+    if figures:
+        parts.append("<h2>Figures</h2>\n")
+        parts += [figure_block(f) for f in figures]
+    return html_page(title, "".join(parts))

@@ -1,0 +1,175 @@
+"""The Snakemake HTML report opens in headless Chromium without errors and shows the ablation table and ROC.
+
+Fixture runs (like a finished tiny `all`) are written under a temporary results folder; the real workflow
+builds the reporting outputs from them (`--allowed-rules` keeps training rules out, so the fixture files are
+taken as given) and renders `--report`. The report is a single-page app without URL routing, so each view
+is opened the way its menu does it: a copy of the page gets a script calling the app's own `setView` with
+the result (as a click on the item's eye button does). Chromium's console must show no error; `--dump-dom`
+proves the view shows the expected file; the screenshots are kept beside it for a human to look at.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from test_reporting_fixtures import ARMS, make_cache, make_cv, make_model_run, make_run
+
+REPO = Path(__file__).resolve().parents[1]
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (apt-get install chromium)"),
+]
+
+NAVIGATE = """<script>
+(function show() {
+  if (typeof app === "undefined" || !app) { setTimeout(show, 50); return; }
+  var key = Object.keys(results).find(function (k) { return k.endsWith("%(target)s"); });
+  var cat, sub;
+  Object.keys(categories).forEach(function (c) {
+    Object.keys(categories[c]).forEach(function (s) {
+      if (categories[c][s].indexOf(key) >= 0) { cat = c; sub = s; }
+    });
+  });
+  var kind = results[key].mime_type.indexOf("image/") === 0 ? "img" : "html";
+  app.setView({navbarMode: "subcategory", category: cat, subcategory: sub, content: kind,
+               contentPath: results[key].data_uri, resultPath: key});
+  document.title = "mmdiag-shown:" + key;
+})();
+</script>
+"""
+
+
+def fixture_results(root: Path) -> tuple[Path, Path]:
+    """A results folder as the tiny config's `all` leaves it (runs, cache, split); returns (config, base)."""
+    config = yaml.safe_load((REPO / "tests" / "configs" / "tiny.yaml").read_text())
+    config["results"] = str(root / "results")
+    base = root / "results" / config["dataset"]["name"]
+    make_cache(base / "data")
+    runs = base / "runs" / "tmmnet"
+    both = ("single_centre", "multi_centre")
+    for i, (arm, spec) in enumerate(ARMS.items()):
+        if arm in ("tmmnet", "direct_fusion"):
+            make_model_run(runs / "vit_cpu" / arm, arm, seed=i, sets=both)
+        else:
+            make_run(runs / "vit_cpu" / arm, arm, spec, skill=0.1 * i)
+    for arm in ("baseline1", "direct_fusion", "stage1"):
+        make_run(runs / "resnet50_cpu" / arm, arm, ARMS[arm], encoder="resnet50_cpu", encoder_label="ResNet50")
+    make_cv(base / "runs" / "tmmnet_cv" / "centre_a", [0.7, 0.8])
+    path = root / "config.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path, base
+
+
+def snakemake(config: Path, *args: str) -> None:
+    """Run the workflow with only the reporting rules allowed (`--allowed-rules` last: it takes every word after)."""
+    cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--configfile", str(config)]
+    cmd += ["--cores", "2", *args, "--allowed-rules", "table", "figure", "study_overview"]
+    proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    root = tmp_path_factory.mktemp("report")
+    config, base = fixture_results(root)
+    target = str(base / "report" / "tmmnet_overview.html")
+    snakemake(config, target)
+    html = root / "report.html"
+    snakemake(config, target, "--report", str(html))
+    return html, base
+
+
+def chromium(url: str, workdir: Path, *args: str) -> subprocess.CompletedProcess:
+    flags = [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={workdir / 'profile'}",
+        "--window-size=1400,2000",
+        "--virtual-time-budget=10000",
+        "--enable-logging=stderr",
+        "--v=0",
+    ]
+    return subprocess.run([CHROMIUM, *flags, *args, url], capture_output=True, text=True, timeout=120)
+
+
+def console_errors(stderr: str) -> list[str]:
+    """Page console messages that are errors (Chromium's own D-Bus/GPU noise is not the page's)."""
+    lines = [line for line in stderr.splitlines() if ":CONSOLE" in line]
+    return [line for line in lines if re.search(r"Uncaught|Error|Failed", line)]
+
+
+def show(report_html: Path, target: str, workdir: Path) -> tuple[str, Path]:
+    """Open the report on the item whose path ends with `target`; returns (DOM after scripts, screenshot)."""
+    page = report_html.read_text(encoding="utf-8")
+    end = page.rindex("</body>")
+    nav = workdir / f"{Path(target).stem}.html"
+    nav.write_text(page[:end] + NAVIGATE % {"target": target} + page[end:], encoding="utf-8")
+    dom = chromium(nav.as_uri(), workdir, "--dump-dom")
+    assert dom.returncode == 0 and not console_errors(dom.stderr), console_errors(dom.stderr)
+    png = workdir / f"{Path(target).stem}.png"
+    shot = chromium(nav.as_uri(), workdir, f"--screenshot={png}")
+    assert shot.returncode == 0 and png.stat().st_size > 20_000
+    return dom.stdout, png
+
+
+def content_ink(png: Path) -> float:
+    """Share of non-white pixels right of the report's menu (where the selected result is shown)."""
+    from PIL import Image
+
+    pixels = np.asarray(Image.open(png).convert("L"))[:, 450:]
+    return float((pixels < 200).mean())
+
+
+def shown_data(dom: str, tag: str, mime: str) -> bytes:
+    """The `mime` data URI a `tag` of the page displays (`iframe` for HTML results, `img` for images), decoded."""
+    match = re.search(rf'<{tag}[^>]*src="data:{re.escape(mime)};[^"]*base64,([^"]+)"', dom)
+    assert match, f"no <{tag}> showing {mime} in the page"
+    return base64.b64decode(match.group(1))
+
+
+def test_report_opens_without_errors(report: tuple[Path, Path], tmp_path: Path) -> None:
+    html, _base = report
+    proc = chromium(html.as_uri(), tmp_path, "--dump-dom")
+    assert proc.returncode == 0 and not console_errors(proc.stderr), console_errors(proc.stderr)
+    assert "mmdiag: text-guided multimodal medical image diagnosis" in proc.stdout  # the workflow description
+    for name in (
+        "tmmnet_t3_ablation.html",
+        "tmmnet_fig8_roc_ablation.png",
+        "tmmnet_overview.html",
+        "tmmnet_t4_cv.html",
+    ):
+        assert name in proc.stdout
+
+
+def test_report_shows_ablation_table(report: tuple[Path, Path], tmp_path: Path) -> None:
+    html, base = report
+    dom, png = show(html, "tables/tmmnet_t3_ablation.html", tmp_path)
+    assert "mmdiag-shown:" in dom and "TMM-Net (GIST)" in dom and "Tables" in dom  # menu opened at the item
+    assert content_ink(png) > 0.01
+    table = shown_data(dom, "iframe", "text/html").decode("utf-8")
+    assert table == (base / "tables" / "tmmnet_t3_ablation.html").read_text(encoding="utf-8")
+    assert table.count("<tr") == 17 and "Synthetic data" in table
+
+
+def test_report_shows_roc_figure(report: tuple[Path, Path], tmp_path: Path) -> None:
+    html, base = report
+    dom, png = show(html, "figures/tmmnet_fig8_roc_ablation.png", tmp_path)
+    assert content_ink(png) > 0.01
+    assert shown_data(dom, "img", "image/png") == (base / "figures" / "tmmnet_fig8_roc_ablation.png").read_bytes()
