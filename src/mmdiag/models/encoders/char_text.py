@@ -65,7 +65,9 @@ class CharTransformerEncoder(nn.Module):
             x = layer(x, src_key_padding_mask=~mask)
             levels.append(_masked_mean(x, mask))
         x = self.norm(x)
-        return ModalityFeatures(pooled=_masked_mean(x, mask), tokens=x, mask=mask, levels=levels)
+        pooled = _masked_mean(x, mask)
+        levels[-1] = pooled  # the deepest level is the final (normalised) representation
+        return ModalityFeatures(pooled=pooled, tokens=x, mask=mask, levels=levels)
 
 
 def _masked_mean(x: Tensor, mask: Tensor) -> Tensor:
