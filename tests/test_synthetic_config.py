@@ -162,7 +162,4 @@ def test_schema_defaults_reproduce_the_default_config() -> None:
     with_tables = _fill_defaults(SYNTHETIC_SCHEMA, {})
     with_tables["tables"] = SYNTHETIC_SCHEMA["properties"]["tables"]["properties"]
     with_tables["tables"] = {k: v["default"] for k, v in with_tables["tables"].items()}
-    assert (
-        SyntheticConfig.from_dict(with_tables).model().bayes_accuracy()
-        == SyntheticConfig().model().bayes_accuracy()
-    )
+    assert SyntheticConfig.from_dict(with_tables).model().bayes_accuracy() == SyntheticConfig().model().bayes_accuracy()

@@ -1,4 +1,4 @@
-"""The default synthetic dataset: speed, BYO tables, metadata, learnable renderings, centre differences.
+"""The default synthetic dataset: speed, BYO tables, metadata, every attribute learnable at 48 px, centres.
 
 One module-scoped generation of the full default dataset (320 cases, 1,920 images) serves every test.
 """
@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import importlib.util
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -27,26 +26,46 @@ def generated(tmp_path_factory: pytest.TempPathFactory) -> tuple[Dataset, float]
     return load_dataset(root, validate=False), time.perf_counter() - start
 
 
-def _pixels(root: Path, path: str, mode: str, size: int = 32) -> np.ndarray:
-    """The pipeline's view: short side resized to `size`, centre crop, floats in [0, 1]."""
-    image = Image.open(root / path).convert(mode)
-    w, h = image.size
-    scale = size / min(w, h)
-    image = image.resize((max(size, round(w * scale)), max(size, round(h * scale))), Image.BILINEAR)
-    w, h = image.size
-    left, top = (w - size) // 2, (h - size) // 2
-    return np.asarray(image.crop((left, top, left + size, top + size)), dtype=np.float32).ravel() / 255.0
+# The pipeline's default image size (config `preprocess.size`): every attribute must be readable there.
+PIPELINE_SIZE = 48
+ATTRIBUTE_COLUMNS = [f"{m}.{a}" for m, attrs in VOCABULARIES.items() for a in attrs]
+
+
+def _random_conv_features(images: np.ndarray, seed: int = 0) -> np.ndarray:
+    """Hand-free features: a fixed random two-layer conv net (never trained) with mean/max/3x3 pooling.
+
+    (N, C, H, W) floats in [0, 1] -> (N, F). Random filters respond to edges, blobs and colours at 5-20 px
+    scales; a linear read-out of them is a cheap, honest test that a cue survives the downsampling.
+    """
+    import torch
+    from torch.nn import functional as F
+
+    x = torch.from_numpy(images)
+    g = torch.Generator().manual_seed(seed)
+    w1 = torch.randn(32, x.shape[1], 5, 5, generator=g)
+    w1 = w1 - w1.mean(dim=(1, 2, 3), keepdim=True)
+    w2 = torch.randn(64, 32, 3, 3, generator=g)
+    with torch.no_grad():
+        h1 = F.conv2d(x - x.mean(dim=(2, 3), keepdim=True), w1, padding=2)
+        h1 = torch.relu(h1 / h1.std(dim=(0, 2, 3), keepdim=True) - 0.5)
+        h2 = F.conv2d(F.avg_pool2d(h1, 4), w2, padding=1)
+        h2 = torch.relu(h2 / h2.std(dim=(0, 2, 3), keepdim=True) - 0.5)
+        parts = [h1.mean((2, 3)), h1.amax((2, 3)), h2.mean((2, 3)), h2.amax((2, 3))]
+        parts += [F.adaptive_avg_pool2d(h2, 3).flatten(1), F.adaptive_avg_pool2d(x, 6).flatten(1)]
+        return torch.cat(parts, dim=1).numpy()
 
 
 @pytest.fixture(scope="module")
-def pooled_pixels(generated: tuple[Dataset, float]) -> dict[str, np.ndarray]:
-    """modality -> (images, features): every image at 32x32 in images.csv order, 2x2 average-pooled."""
+def pipeline_features(generated: tuple[Dataset, float]) -> dict[str, np.ndarray]:
+    """modality -> random conv features of every image as the pipeline sees it (images.csv order)."""
+    from mmdiag.data.preprocess import load_image
+
     ds = generated[0]
     out = {}
-    for modality, mode in (("eus", "L"), ("wle", "RGB")):
+    for modality, spec in ds.spec.modalities.items():
         paths = ds.images.loc[ds.images["modality"] == modality, "path"]
-        x = np.stack([_pixels(ds.root, p, mode) for p in paths])
-        out[modality] = x.reshape(len(x), 16, 2, 16, 2, -1).mean(axis=(2, 4)).reshape(len(x), -1)
+        x = np.stack([load_image(ds.root / p, spec.channels, PIPELINE_SIZE) for p in paths])
+        out[modality] = _random_conv_features(x.astype(np.float32) / 255.0)
     return out
 
 
@@ -129,49 +148,49 @@ def test_metadata_records_the_model(generated: tuple[Dataset, float]) -> None:
     assert len(dataset_checksum(ds.root)) == 64
 
 
-@pytest.mark.skipif(
-    importlib.util.find_spec("mmdiag.data.validate") is None, reason="validator not in this tree"
-)
+@pytest.mark.skipif(importlib.util.find_spec("mmdiag.data.validate") is None, reason="validator not in this tree")
 def test_passes_the_format_validator(generated: tuple[Dataset, float]) -> None:
     load_dataset(generated[0].root, validate=True)
 
 
-@pytest.mark.parametrize(
-    ("modality", "column", "margin"),
-    [
-        ("eus", "eus.echo_level", 0.15),
-        ("eus", "eus.growth_pattern", 0.2),
-        ("wle", "wle.colour", 0.15),
-        ("wle", "wle.location", 0.3),
-    ],
-)
-def test_attributes_are_learnable_at_32px(
-    generated: tuple[Dataset, float],
-    pooled_pixels: dict[str, np.ndarray],
-    modality: str,
-    column: str,
-    margin: float,
+@pytest.mark.parametrize("column", ATTRIBUTE_COLUMNS)
+def test_every_attribute_is_learnable_at_the_pipeline_resolution(
+    generated: tuple[Dataset, float], pipeline_features: dict[str, np.ndarray], column: str
 ) -> None:
-    """Logistic regression on 32x32 pixels (2x2-pooled) beats the majority class on held-out cases."""
-    from sklearn.linear_model import LogisticRegression
+    """A linear read-out of random conv features at 48 px reads every attribute on held-out cases.
+
+    Balanced accuracy (chance = 1 / number of values, whatever the class balance) must beat chance by 0.25,
+    and plain accuracy the majority class. With generator 1.0.0, whose heterogeneity texture was averaged
+    away by the resize, echo_heterogeneity reached only chance + 0.14 and boundary chance + 0.24.
+    """
+    from sklearn.linear_model import RidgeClassifier
+    from sklearn.metrics import balanced_accuracy_score
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
     ds = generated[0]
+    modality = column.split(".")[0]
     rows = ds.images[ds.images["modality"] == modality]
-    x = pooled_pixels[modality]
+    x = pipeline_features[modality]
     y = ds.cases.set_index("case_id").loc[rows["case_id"], column].to_numpy()
     held_out = set(ds.cases["case_id"].iloc[::3])  # a third of the cases, from both centres
     test = rows["case_id"].isin(held_out).to_numpy()
-    clf = make_pipeline(StandardScaler(), LogisticRegression(C=0.01, max_iter=1000))
-    clf.fit(x[~test], y[~test])
-    accuracy = float(np.mean(clf.predict(x[test]) == y[test]))
-    _, counts = np.unique(y[test], return_counts=True)
-    assert accuracy > counts.max() / counts.sum() + margin, accuracy
+    clf = make_pipeline(StandardScaler(), RidgeClassifier(alpha=1000.0)).fit(x[~test], y[~test])
+    predicted = clf.predict(x[test])
+    values, counts = np.unique(y[test], return_counts=True)
+    assert len(values) == len(VOCABULARIES[modality][column.split(".")[1]]), "every value must be in the test set"
+    balanced = balanced_accuracy_score(y[test], predicted)
+    accuracy = float(np.mean(predicted == y[test]))
+    assert balanced > 1 / len(values) + 0.25, (balanced, accuracy)
+    assert accuracy > counts.max() / counts.sum(), (balanced, accuracy)
 
 
 def test_centres_differ_in_simple_statistics(generated: tuple[Dataset, float]) -> None:
-    """Device effects: EUS brightness and speckle fineness; WLE blue/red balance and sensor noise."""
+    """Device effects: EUS brightness and speckle fineness; WLE blue/red balance and sensor noise.
+
+    The WLE colour balance is read on the mucosa around the lesion (beyond 0.3 image heights from the
+    centre): it carries the device's colour cast, not the lesion's colour attribute.
+    """
     ds = generated[0]
     centre_of = ds.cases.set_index("case_id")["centre"]
     stats: dict[tuple[str, str], list[tuple[float, float]]] = {}
@@ -180,11 +199,13 @@ def test_centres_differ_in_simple_statistics(generated: tuple[Dataset, float]) -
         grey = a if a.ndim == 2 else a.mean(axis=-1)
         inside = grey > 0.03
         fine = float(np.abs(np.diff(grey, axis=1)).mean())
-        level = (
-            float(grey[inside].mean())
-            if modality == "eus"
-            else float(a[..., 2][inside].mean() / a[..., 0][inside].mean())
-        )
+        if modality == "eus":
+            level = float(grey[inside].mean())
+        else:
+            h, w = grey.shape
+            rows, cols = np.mgrid[:h, :w]
+            around = inside & (np.hypot(rows + 0.5 - h / 2, cols + 0.5 - w / 2) > 0.3 * h)
+            level = float(a[..., 2][around].mean() / a[..., 0][around].mean())
         stats.setdefault((modality, centre_of[case_id]), []).append((level, fine))
     for modality in ("eus", "wle"):
         a, b = np.array(stats[(modality, "centre_a")]), np.array(stats[(modality, "centre_b")])

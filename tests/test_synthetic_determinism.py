@@ -118,8 +118,6 @@ def test_command_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Non
     bad.write_text("images_per_modality: many\n")
     from mmdiag.errors import ConfigError
 
-    with pytest.raises(
-        ConfigError, match=r"dataset\.synthetic\.images_per_modality: expected int, got 'many'"
-    ):
+    with pytest.raises(ConfigError, match=r"dataset\.synthetic\.images_per_modality: expected int, got 'many'"):
         main([str(tmp_path / "never"), "--config", str(bad), "--quiet"])
     assert not (tmp_path / "never").exists()

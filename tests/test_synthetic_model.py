@@ -19,9 +19,7 @@ from mmdiag.data.synthetic.generative import (
 )
 
 
-def _random_model(
-    seed: int, n_classes: int, sizes: dict[str, list[int]], zero: bool = False
-) -> GenerativeModel:
+def _random_model(seed: int, n_classes: int, sizes: dict[str, list[int]], zero: bool = False) -> GenerativeModel:
     rng = np.random.default_rng(seed)
     tables = []
     for modality, attribute_sizes in sizes.items():

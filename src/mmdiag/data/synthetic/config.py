@@ -35,12 +35,8 @@ def option(default: Any, doc: str, **limits: Any) -> Any:
 class EusDevice:
     """How one centre's ultrasound system renders: field of view, resolution, speckle, gain curve."""
 
-    size: tuple[int, int] = option(
-        (80, 64), "native image size [width, height] in pixels", minimum=16, maximum=1024
-    )
-    fan_degrees: float = option(
-        100.0, "opening angle of the sector (fan) field of view", minimum=30, maximum=170
-    )
+    size: tuple[int, int] = option((80, 64), "native image size [width, height] in pixels", minimum=16, maximum=1024)
+    fan_degrees: float = option(100.0, "opening angle of the sector (fan) field of view", minimum=30, maximum=170)
     resolution: float = option(
         0.7,
         "fraction of the native size the scan is formed at before upscaling (lower = blurrier)",
@@ -69,9 +65,7 @@ class EusDevice:
 class WleDevice:
     """How one centre's endoscopy processor renders: optics mask, colour cast, sharpness, sensor noise."""
 
-    size: tuple[int, int] = option(
-        (72, 64), "native image size [width, height] in pixels", minimum=16, maximum=1024
-    )
+    size: tuple[int, int] = option((72, 64), "native image size [width, height] in pixels", minimum=16, maximum=1024)
     resolution: float = option(
         0.85,
         "fraction of the native size the sensor resolves before upscaling (lower = blurrier)",
@@ -86,9 +80,7 @@ class WleDevice:
     gamma: float = option(1.0, "display gamma", exclusiveMinimum=0, maximum=5)
     noise: float = option(0.015, "additive sensor noise (std, on a 0-1 scale)", minimum=0, maximum=0.5)
     vignette: float = option(0.35, "light fall-off towards the corners (0 = none)", minimum=0, maximum=1)
-    mask: str = option(
-        "circle", "shape of the optics' field-of-view mask", enum=["circle", "octagon", "none"]
-    )
+    mask: str = option("circle", "shape of the optics' field-of-view mask", enum=["circle", "octagon", "none"])
 
 
 DEVICE_PRESETS: dict[str, tuple[str, EusDevice, WleDevice]] = {
@@ -173,9 +165,7 @@ class SyntheticConfig:
     """The whole synthetic dataset: size, randomness, generative model and centres."""
 
     name: str = option("synthetic_gist", "dataset name (results/<name>/)", pattern=r"^[a-z0-9_]+$")
-    seed: int = option(
-        0, "master seed; the same seed gives byte-identical files", minimum=0, maximum=2**63 - 1
-    )
+    seed: int = option(0, "master seed; the same seed gives byte-identical files", minimum=0, maximum=2**63 - 1)
     images_per_modality: int = option(3, "images per modality per case", minimum=1, maximum=100)
     prevalence: float = option(
         0.5,
@@ -203,9 +193,7 @@ class SyntheticConfig:
             "order; attributes left out keep the documented defaults"
         },
     )
-    centres: list[CentreConfig] = field(
-        default_factory=_default_centres, metadata={"doc": "the centres, in order"}
-    )
+    centres: list[CentreConfig] = field(default_factory=_default_centres, metadata={"doc": "the centres, in order"})
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any] | None, prefix: str = CONFIG_PREFIX) -> SyntheticConfig:
@@ -345,9 +333,7 @@ def _build_tables(d: Any, path: str) -> dict[str, dict[str, tuple[float, ...]]]:
             where = f"{path}.{column}.{label}"
             probs = _convert(rows[label], tuple[(float,) * len(values)], {"minimum": 0, "maximum": 1}, where)
             if abs(sum(probs) - 1.0) > 1e-6:
-                raise ConfigError(
-                    f"{where}: probabilities of {list(values)} must sum to 1, got {sum(probs):.6g}"
-                )
+                raise ConfigError(f"{where}: probabilities of {list(values)} must sum to 1, got {sum(probs):.6g}")
             tables[column][label] = probs
     return tables
 
@@ -416,8 +402,7 @@ def _device_schema(cls: type, doc: str) -> dict[str, Any]:
     props = {}
     for f in dataclasses.fields(cls):
         preset_values = ", ".join(
-            f"{name}: {_plain(getattr(p[1 if cls is EusDevice else 2], f.name))}"
-            for name, p in DEVICE_PRESETS.items()
+            f"{name}: {_plain(getattr(p[1 if cls is EusDevice else 2], f.name))}" for name, p in DEVICE_PRESETS.items()
         )
         props[f.name] = _field_schema(f, hints[f.name], None, nullable=True)
         props[f.name]["description"] += f" (null: the preset's value; {preset_values})"
@@ -495,9 +480,7 @@ def _synthetic_schema() -> dict[str, Any]:
                 "minItems": 1,
                 "description": f.metadata["doc"],
                 "items": _centre_schema(),
-                "default": [
-                    {"name": c.name, "n_cases": c.n_cases, "device": c.device} for c in defaults.centres
-                ],
+                "default": [{"name": c.name, "n_cases": c.n_cases, "device": c.device} for c in defaults.centres],
             }
         else:
             props[f.name] = _field_schema(f, hints[f.name], getattr(defaults, f.name))

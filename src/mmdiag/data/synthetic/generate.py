@@ -31,7 +31,7 @@ from mmdiag.data.synthetic.render_wle import render_wle
 from mmdiag.data.synthetic.reports import write_report
 from mmdiag.errors import ConfigError
 
-GENERATOR_VERSION = "1.0.0"  # bump whenever the same seed would produce different bytes
+GENERATOR_VERSION = "1.1.0"  # bump whenever the same seed would produce different bytes
 
 # Stream ids of one case's SeedSequence spawn key.
 _ATTRIBUTES, _REPORT, _EUS_CASE, _WLE_CASE, _EUS_IMAGE, _WLE_IMAGE = range(6)
@@ -127,9 +127,7 @@ def _write_case(
             _save_png(finish(scene, device, image_rng), root / relative)
             image_rows.append({"case_id": case_id, "modality": modality, "path": relative})
 
-    report = write_report(
-        _rng(seed, key, index, _REPORT), attributes, size_mm, config.report_omit_probability
-    )
+    report = write_report(_rng(seed, key, index, _REPORT), attributes, size_mm, config.report_omit_probability)
     case_row = {
         "case_id": case_id,
         "centre": centre.name,
@@ -155,9 +153,7 @@ def generate_dataset(
     total = sum(c.n_cases for c in config.centres)
     with (
         atomic_dir(out_dir) as root,
-        tqdm(
-            total=total, desc=f"synthetic {config.name}", unit="case", file=sys.stderr, disable=not progress
-        ) as bar,
+        tqdm(total=total, desc=f"synthetic {config.name}", unit="case", file=sys.stderr, disable=not progress) as bar,
     ):
         for centre in config.centres:
             labels = _centre_labels(config.seed, centre, config.prevalence)

@@ -80,9 +80,7 @@ class AttributeTable:
 class GenerativeModel:
     """Label prior and conditionally independent attribute tables, with sampling and exact Bayes accuracy."""
 
-    def __init__(
-        self, labels: Sequence[str], prior: Sequence[float], tables: Sequence[AttributeTable]
-    ) -> None:
+    def __init__(self, labels: Sequence[str], prior: Sequence[float], tables: Sequence[AttributeTable]) -> None:
         self.labels = tuple(labels)
         self.prior = np.asarray(prior, dtype=np.float64)
         self.tables = tuple(tables)
@@ -131,9 +129,7 @@ class GenerativeModel:
 
     def sample_attributes(self, rng: np.random.Generator, label_index: int) -> dict[str, str]:
         """One case's attributes given its class: column -> value name."""
-        return {
-            t.column: t.values[int(rng.choice(len(t.values), p=t.probs[label_index]))] for t in self.tables
-        }
+        return {t.column: t.values[int(rng.choice(len(t.values), p=t.probs[label_index]))] for t in self.tables}
 
     def posterior(self, attributes: Mapping[str, str], modalities: Sequence[str] | None = None) -> np.ndarray:
         """P(class | the attributes of `modalities`), the Bayes-optimal classifier's belief."""

@@ -7,12 +7,15 @@ the centre; a location landmark sits towards the edge on the opposite side:
 - location: cardia = the endoscope shaft entering the view in retroflexion, with folds converging on
   it; fundus = no folds and a yellowish mucus lake; body = thick parallel rugal folds and a dark lumen;
   antrum = smooth mucosa and the pylorus, a dark round opening inside a ring fold;
-- morphology: a broad dome (hemispherical), a steep head over an undercut shadow and a short stalk
-  (semipedunculated), a low wide plateau (flat), or three merged domes (lobulated);
-- surface_mucosa: intact (smooth), scattered red spots with white halos (erosion), or a central crater
-  with a white-yellow fibrin base and a dark red rim (ulceration);
+- morphology: distinct silhouettes at 32-48 px: a broad round dome (hemispherical), a smaller steep head
+  ringed by a dark undercut shadow on a short stalk (semipedunculated), a low plateau 1.5 times wider than
+  tall with a steep rim (flat), or a clover of three domes (lobulated);
+- surface_mucosa: intact (smooth), 4-7 dark red spots 4-5 px across at 48 px in white halos
+  (erosion), or one central crater half the lesion wide with a white fibrin base and a dark red rim
+  (ulceration);
 - colour: like the mucosa (normal), yellowish, reddish or bluish;
-- translucency: a glassy, pale bulge through which the mucosal pattern shows, versus an opaque one.
+- translucency: a glassy, pale bulge with a soft inner glow, through which the mucosal pattern shows,
+  versus an opaque one.
 
 Pose (roll, shift, zoom), light direction and the landmark's position vary per image; the lesion's
 outline and lobes stay the same across one case's images.
@@ -34,11 +37,12 @@ TINT = {
     "reddish": np.array([0.78, 0.20, 0.18]),
     "bluish": np.array([0.45, 0.52, 0.85]),
 }
-FIBRIN = np.array([0.95, 0.91, 0.74])
+FIBRIN = np.array([0.97, 0.95, 0.82])
 BLOOD = np.array([0.55, 0.10, 0.09])
+EROSION = np.array([0.38, 0.03, 0.04])  # dark, haemorrhagic: stands out on any lesion colour
 SHAFT = np.array([0.13, 0.13, 0.14])
 MUCUS = np.array([0.88, 0.84, 0.52])
-LESION_RADIUS = 0.2  # base radius (scene units) at size scale 1
+LESION_RADIUS = 0.24  # base radius (scene units) at size scale 1
 RELIEF = 0.35  # height-field scale: how strongly bulges and folds shade
 
 
@@ -102,26 +106,26 @@ def _lesion_relief(
     outline = radial_outline(np.arctan2(ly, lx), harmonics)
     rho = np.hypot(lx, ly) / radius / outline
     shadow = np.zeros_like(lx)
-    if morphology == "hemispherical":
+    if morphology == "hemispherical":  # one broad round dome
         relief, mask = _dome(rho), soft_inside((rho - 1) * radius, px)
-    elif morphology == "semipedunculated":
-        head = np.hypot(lx, ly + 0.2 * radius) / (0.85 * radius) / outline
-        stalk = np.hypot(lx / 0.4, ly - 0.55 * radius) / (0.55 * radius)
-        relief = np.maximum(1.3 * _dome(head, 0.3), 0.5 * _dome(stalk))
-        mask = np.maximum(soft_inside((head - 1) * radius, px), soft_inside((stalk - 1) * radius * 0.4, px))
-        ring = np.hypot(lx, ly + 0.05 * radius) / (0.85 * radius)
-        shadow = 0.55 * np.exp(-(((ring - 1.08) / 0.12) ** 2)) * (1 - soft_inside((head - 1) * radius, px))
-    elif morphology == "flat":
-        rho = rho / 1.3
-        relief = 0.28 * soft_inside((rho - 0.85) * radius, 0.03)
-        mask = soft_inside((rho - 1) * radius, 0.02)
-    elif morphology == "lobulated":
+    elif morphology == "semipedunculated":  # a smaller steep head, undercut all round, on a short stalk
+        head = np.hypot(lx, ly + 0.25 * radius) / (0.78 * radius) / outline
+        stalk = np.hypot(lx / 0.32, ly - 0.55 * radius) / (0.7 * radius)
+        head_mask = soft_inside((head - 1) * 0.78 * radius, px)
+        relief = np.maximum(1.4 * _dome(head, 0.3), 0.45 * _dome(stalk))
+        mask = np.maximum(head_mask, soft_inside((stalk - 1) * radius * 0.32, px))
+        shadow = 0.85 * np.exp(-(((head - 1.15) / 0.2) ** 2)) * (1 - head_mask)
+    elif morphology == "flat":  # a low, wide oval plateau with a steep rim and no dome highlight
+        rho = np.hypot(lx / 1.6, ly / 1.05) / radius / outline
+        relief = 0.3 * soft_inside((rho - 0.9) * radius, 0.015)
+        mask = soft_inside((rho - 1) * radius, 0.015)
+    elif morphology == "lobulated":  # three merged domes with creases between them
         relief, mask = np.zeros_like(lx), np.zeros_like(lx)
         for k in range(3):
             a = lobe_angle + 2 * np.pi * k / 3 + case_rng.normal(0, 0.15)
-            lobe = np.hypot(lx - 0.48 * radius * np.cos(a), ly - 0.48 * radius * np.sin(a)) / (0.6 * radius)
+            lobe = np.hypot(lx - 0.6 * radius * np.cos(a), ly - 0.6 * radius * np.sin(a)) / (0.58 * radius)
             relief = np.maximum(relief, 0.9 * _dome(lobe))
-            mask = np.maximum(mask, soft_inside((lobe - 1) * 0.6 * radius, px))
+            mask = np.maximum(mask, soft_inside((lobe - 1) * 0.58 * radius, px))
     else:  # pragma: no cover - vocabularies are checked upstream
         raise ValueError(f"unknown morphology {morphology!r}")
     return relief, mask, shadow
@@ -135,22 +139,22 @@ def _surface(
     colour = np.zeros((*lx.shape, 3))
     relief = np.zeros_like(lx)
     if kind == "erosion":
-        for _ in range(int(case_rng.integers(4, 7))):
-            r, a = radius * 0.55 * np.sqrt(case_rng.uniform()), case_rng.uniform(0, 2 * np.pi)
-            size = radius * case_rng.uniform(0.22, 0.3)
+        for _ in range(int(case_rng.integers(4, 8))):
+            r, a = radius * 0.65 * np.sqrt(case_rng.uniform()), case_rng.uniform(0, 2 * np.pi)
+            size = radius * case_rng.uniform(0.28, 0.36)
             d = np.hypot(lx - r * np.cos(a), ly - r * np.sin(a))
             halo = soft_inside(d - size, px)
-            core = soft_inside(d - 0.6 * size, px)
+            core = soft_inside(d - 0.65 * size, px)
             colour = (
                 colour * (1 - halo[..., None])
-                + (FIBRIN * (1 - core[..., None]) + BLOOD * core[..., None]) * halo[..., None]
+                + (FIBRIN * (1 - core[..., None]) + EROSION * core[..., None]) * halo[..., None]
             )
             weight = np.maximum(weight, halo)
     elif kind == "ulceration":
         a = case_rng.uniform(0, 2 * np.pi)
         cx, cy = 0.12 * radius * np.cos(a), 0.12 * radius * np.sin(a)
         crater = (
-            0.42
+            0.5
             * radius
             * radial_outline(
                 np.arctan2(ly - cy, lx - cx),
@@ -234,7 +238,7 @@ def render_wle(
     half_vec /= np.linalg.norm(half_vec)
     diffuse = np.clip(normal @ light_dir, 0.0, 1.0)
     specular = np.clip(normal @ half_vec, 0.0, 1.0) ** 200
-    glow = 0.15 * mask * _dome(np.hypot(lx, ly) / radius) if translucent else 0.0
+    glow = 0.25 * mask * _dome(np.hypot(lx, ly) / radius) if translucent else 0.0
     shade = (0.3 + 0.75 * diffuse) * light * (1 - undercut)
     image = albedo * shade[..., None] + (0.9 * specular + glow)[..., None]
     return np.clip(image, 0.0, 1.0)

@@ -252,9 +252,7 @@ def _section(
     words = [_pick(rng, adjectives[n][values[n]]) for n in adjectival]
     size = ""
     if size_mm is not None:
-        size = _pick(
-            rng, [f"{size_mm:.0f} mm ", f"{size_mm / 10:.1f} cm ", f"approximately {size_mm:.0f} mm "]
-        )
+        size = _pick(rng, [f"{size_mm:.0f} mm ", f"{size_mm / 10:.1f} cm ", f"approximately {size_mm:.0f} mm "])
     body = f"{size}{', '.join(words) + ' ' if words else ''}{noun}"
     phrase = f"{_article(body)} {body}"
     rest = [n for n in names if n not in adjectival]
@@ -264,9 +262,7 @@ def _section(
     i = 0
     while i < len(rest):
         take = 2 if i + 1 < len(rest) and rng.uniform() < 0.5 else 1
-        parts = [
-            _pick(rng, list(clauses[n][values[n]])).format(s=_pick(rng, subjects)) for n in rest[i : i + take]
-        ]
+        parts = [_pick(rng, list(clauses[n][values[n]])).format(s=_pick(rng, subjects)) for n in rest[i : i + take]]
         joiner = _pick(rng, [", and ", "; "])
         sentences.append(_capitalise(joiner.join(parts)) + ".")
         i += take
