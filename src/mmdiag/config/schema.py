@@ -221,7 +221,21 @@ def _tmmnet() -> dict[str, Any]:
             },
             "comparison": table("Table 1: backbones x arms without text"),
             "text_guidance": table("Table 2: backbones x guidance levels"),
-            "cv": obj({"arm": prop("string", "tmmnet", "arm cross-validated in Table 4")}, "Table 4"),
+            "cv": obj(
+                {
+                    "arm": prop("string", "tmmnet", "arm cross-validated in Table 4"),
+                    "schedule": {
+                        "type": ["object", "null"],
+                        "default": None,
+                        "description": "epochs per phase for the CV runs (null: tmmnet.schedule)",
+                        "properties": {
+                            k: {"type": "integer", "minimum": 0} for k in ("stage1", "stage2", "stage3", "classify")
+                        },
+                        "additionalProperties": False,
+                    },
+                },
+                "Table 4",
+            ),
         },
         "the TMM-Net study (Tables 1-4)",
     )

@@ -26,6 +26,7 @@ import pandas as pd
 import torch
 from torch import nn
 
+from mmdiag.config import deep_merge
 from mmdiag.data.batches import SampleSet
 from mmdiag.engine.device import device_description, pick_device
 from mmdiag.engine.seed import seed_everything
@@ -281,6 +282,9 @@ def cross_validate(
 ) -> dict[str, Any]:
     """k-fold CV of one arm (Table 4): every fold trains from scratch (stage 1 included) on its own split."""
     run_dir = Path(run_dir)
+    schedule = ctx.config["tmmnet"]["cv"].get("schedule")
+    if schedule:  # a lighter schedule for the k x centres CV runs (CPU scale); the paper preset leaves it unset
+        ctx = Context(deep_merge(ctx.config, {"tmmnet": {"schedule": schedule}}), ctx.cache)
     folds = []
     for i, path in enumerate(fold_splits):
         fold_dir = run_dir / f"fold{i}"
