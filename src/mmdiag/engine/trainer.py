@@ -141,6 +141,7 @@ def fit(
 
     t0 = time.perf_counter()
     for epoch in range(start, spec.epochs):
+        t_epoch = time.perf_counter()
         model.train()
         sums: dict[str, Tensor] = {}
         seen = 0
@@ -183,8 +184,11 @@ def fit(
                 sums[k] = sums.get(k, 0.0) + v * bs
         record: dict[str, float] = {"epoch": epoch, "lr": opt.param_groups[0]["lr"]}
         record.update({f"train_{k}": float(v) / max(seen, 1) for k, v in sums.items()})
+        record["train_seconds"] = time.perf_counter() - t_epoch
         if evaluate is not None:
+            t_eval = time.perf_counter()
             record.update(evaluate(model))
+            record["val_seconds"] = time.perf_counter() - t_eval
         score = record.get(spec.select, record["train_loss"])
         if sched is not None:
             if isinstance(sched, torch.optim.lr_scheduler.ReduceLROnPlateau):
