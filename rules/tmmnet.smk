@@ -52,22 +52,38 @@ use rule train_fusion as ablation with:
 ruleorder: train_fusion > ablation
 
 
-rule cross_validate:
+rule cv_fold:
     input:
         meta=f"{DATA}/cache/meta.json",
+        split=split_file("cv_{centre}_fold{fold}"),
+    output:
+        metrics=f"{RUNS}/tmmnet_cv/{{centre}}/fold{{fold}}/metrics.json",
+    log:
+        f"{RUNS}/tmmnet_cv/{{centre}}/fold{{fold}}/train.log",
+    benchmark:
+        f"{RUNS}/tmmnet_cv/{{centre}}/fold{{fold}}/benchmark.tsv"
+    wildcard_constraints:
+        fold="[0-9]+",
+    threads: 1
+    resources:
+        mem_mb=6000,
+        runtime=240,
+        gpu=1,
+    script:
+        entry("cv_fold")
+
+
+rule cross_validate:
+    input:
         folds=lambda w: [
-            split_file(f"cv_{w.centre}_fold{i}") for i in range(int(SPLITS["cv"]["folds"]))
+            f"{RUNS}/tmmnet_cv/{w.centre}/fold{i}/metrics.json" for i in range(int(SPLITS["cv"]["folds"]))
         ],
     output:
         metrics=f"{RUNS}/tmmnet_cv/{{centre}}/metrics.json",
     log:
         f"{RUNS}/tmmnet_cv/{{centre}}/cv.log",
-    benchmark:
-        f"{RUNS}/tmmnet_cv/{{centre}}/benchmark.tsv"
-    threads: 1
     resources:
-        mem_mb=6000,
-        runtime=600,
-        gpu=1,
+        mem_mb=1000,
+        runtime=5,
     script:
         entry("cross_validate")

@@ -1,4 +1,4 @@
-"""Rule `cross_validate`: k-fold cross-validation of TMM-Net on one centre."""
+"""Rule `cross_validate`: collect one centre's CV folds into its Table 4 summary."""
 
 from mmdiag.workflow import run
 

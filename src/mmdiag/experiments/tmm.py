@@ -35,7 +35,7 @@ from mmdiag.experiments.context import Context
 from mmdiag.experiments.provenance import now
 from mmdiag.experiments.runs import evaluate_sets, finish_run
 from mmdiag.experiments.supervised import build_objective, classification_evaluator, fit_spec
-from mmdiag.io import atomic_path, file_sha256, write_json
+from mmdiag.io import atomic_path, file_sha256, read_json, write_json
 from mmdiag.models.tmmnet import TMMNet, tmmnet
 from mmdiag.registry import LOSSES
 
@@ -277,24 +277,30 @@ def train_arm(
 
 
 # ------------------------------------------------------------------------------------------ CV
-def cross_validate(
-    ctx: Context, arm: str, encoder: str, fold_splits: Sequence[str | Path], run_dir: str | Path
-) -> dict[str, Any]:
-    """k-fold CV of one arm (Table 4): every fold trains from scratch (stage 1 included) on its own split."""
-    run_dir = Path(run_dir)
+def cv_fold(ctx: Context, arm: str, encoder: str, split_path: str | Path, run_dir: str | Path) -> dict[str, Any]:
+    """One fold of the k-fold CV (Table 4): the arm trained from scratch (stage 1 included) on the fold's split."""
     schedule = ctx.config["tmmnet"]["cv"].get("schedule")
     if schedule:  # a lighter schedule for the k x centres CV runs (CPU scale); the paper preset leaves it unset
         ctx = Context(deep_merge(ctx.config, {"tmmnet": {"schedule": schedule}}), ctx.cache)
-    folds = []
-    for i, path in enumerate(fold_splits):
-        fold_dir = run_dir / f"fold{i}"
-        m = train_arm(ctx, arm, encoder, path, {"test": (path, "test")}, fold_dir)
-        folds.append(m["eval"]["test"]["metrics"])
+    return train_arm(ctx, arm, encoder, split_path, {"test": (split_path, "test")}, run_dir)
+
+
+def summarize_cv(fold_metrics: Sequence[str | Path], out: str | Path) -> dict[str, Any]:
+    """Per-fold test metrics and their mean / sample std over folds (one centre of Table 4)."""
+    runs = [read_json(p) for p in fold_metrics]
+    folds = [r["eval"]["test"]["metrics"] for r in runs]
     frame = pd.DataFrame(folds)
     summary = {
         k: {"mean": float(frame[k].mean()), "std": float(frame[k].std(ddof=1)) if len(frame) > 1 else 0.0}
         for k in frame.columns
     }
-    out = {"arm": arm, "encoder": encoder, "folds": folds, "summary": summary, "splits": [str(p) for p in fold_splits]}
-    write_json(run_dir / "metrics.json", out)
-    return out
+    record = {
+        "arm": runs[0]["run"]["arm"],
+        "encoder": runs[0]["run"]["encoder"],
+        "folds": folds,
+        "summary": summary,
+        "splits": [r["run"]["split"] for r in runs],
+        "fold_runs": [str(p) for p in fold_metrics],
+    }
+    write_json(out, record)
+    return record

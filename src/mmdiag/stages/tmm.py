@@ -1,4 +1,4 @@
-"""TMM-Net rules: `pretrain` (stage 1 per modality), `train_fusion`/`ablation` arms, `cross_validate`."""
+"""TMM-Net rules: `pretrain` (stage 1 per modality), `train_fusion`/`ablation` arms, `cv_fold`, `cross_validate`."""
 
 from __future__ import annotations
 
@@ -41,9 +41,16 @@ def train_arm(
     run(_context(config, meta), arm, encoder, split, eval_sets, Path(metrics).parent, stage1 or None)
 
 
-def cross_validate(config: dict[str, Any], meta: str, folds: list[str], metrics: str, centre: str, **_: Any) -> None:
-    """k-fold CV of `tmmnet.cv.arm` on one centre (Table 4)."""
-    from mmdiag.experiments.tmm import cross_validate as run
+def cv_fold(config: dict[str, Any], meta: str, split: str, metrics: str, **_: Any) -> None:
+    """One fold of the k-fold CV of `tmmnet.cv.arm` (Table 4)."""
+    from mmdiag.experiments.tmm import cv_fold as run
 
     tm = config["tmmnet"]
-    run(_context(config, meta), tm["cv"]["arm"], tm["encoder"], list(folds), Path(metrics).parent)
+    run(_context(config, meta), tm["cv"]["arm"], tm["encoder"], split, Path(metrics).parent)
+
+
+def cross_validate(config: dict[str, Any], folds: list[str], metrics: str, **_: Any) -> None:
+    """Collect one centre's folds into its CV summary (no training: the folds are their own jobs)."""
+    from mmdiag.experiments.tmm import summarize_cv
+
+    summarize_cv(list(folds), metrics)
