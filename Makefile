@@ -17,7 +17,7 @@ export HF_HUB_OFFLINE ?= 1
 export DVC_NO_ANALYTICS ?= 1
 
 .DEFAULT_GOAL := help
-.PHONY: help all test test-fast test-full venv sysdeps lint format bench report schema clean
+.PHONY: help all test test-fast venv sysdeps lint format bench report schema restore clean
 
 help:  ## list targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-12s %s\n", $$1, $$2}'
@@ -61,8 +61,12 @@ format: $(STAMP)  ## apply ruff and snakefmt formatting
 	$(BIN)/ruff check --fix .
 	$(BIN)/snakefmt Snakefile rules/
 
-schema: $(STAMP)  ## regenerate config/schema/config.schema.yaml (and dvc.yaml) from the library
+schema: $(STAMP)  ## regenerate config/schema/config.schema.yaml, config/README.md and dvc.yaml
 	$(BIN)/mmdiag write-schema
+	PATH=$(BIN):$$PATH $(BIN)/mmdiag write-dvc
+
+restore: $(STAMP)  ## dvc pull, then mark the restored results up to date for Snakemake (no retraining)
+	PATH=$(BIN):$$PATH bash tools/dvc_restore.sh $(CONFIG_ARG)
 
 clean:  ## remove results (not the venv)
 	rm -rf results results_tiny .snakemake

@@ -24,9 +24,17 @@ def main() -> None:
     enc.pop("label", None)
     text = dict(cfg["text_encoders"][cfg["tmmnet"]["text_encoder"]])
     model = tmmnet(
-        modalities=["eus", "wle"], num_classes=2, in_chans={"eus": 3, "wle": 3},
-        attribute_sizes={"eus": [4, 4, 3, 2, 3, 2], "wle": [4, 4, 3, 4, 2]}, encoder=enc, text_encoder=text,
-        vocab_size=200, text_length=length, stage1=True, stage2=True, attention=True,
+        modalities=["eus", "wle"],
+        num_classes=2,
+        in_chans={"eus": 3, "wle": 3},
+        attribute_sizes={"eus": [4, 4, 3, 2, 3, 2], "wle": [4, 4, 3, 4, 2]},
+        encoder=enc,
+        text_encoder=text,
+        vocab_size=200,
+        text_length=length,
+        stage1=True,
+        stage2=True,
+        attention=True,
         text_sections={"eus": "report", "wle": "report"},
     )
     model.set_active({"cls", "clip", "proto", "attr"})

@@ -4,8 +4,8 @@ from pathlib import Path
 
 from snakemake.utils import validate
 
+from mmdiag.dvc_yaml import rule_settings
 from mmdiag.workflow import setup_process
-
 
 validate(config, "../config/schema/config.schema.yaml")
 setup_process(config)
@@ -24,6 +24,12 @@ wildcard_constraints:
     arm="[A-Za-z0-9_]+",
     modality="[A-Za-z0-9_]+",
     centre="[A-Za-z0-9_-]+",
+
+
+def settings(rule):
+    """Every config setting `rule` reads, as a param: Snakemake reruns a job when one of them changes
+    (the same keys dvc.yaml lists as the stage's params; mmdiag.dvc_yaml.READS)."""
+    return lambda w: rule_settings(rule, dict(w.items()), config)
 
 
 def entry(name):
@@ -54,10 +60,7 @@ def stage1_inputs(wildcards):
     arm = TM["arms"][wildcards.arm]
     if not arm.get("stage1"):
         return {}
-    return {
-        f"stage1_{m}": f"{RUNS}/pretrain/{wildcards.encoder}/{m}/stage1.pt"
-        for m in arm["modalities"]
-    }
+    return {f"stage1_{m}": f"{RUNS}/pretrain/{wildcards.encoder}/{m}/stage1.pt" for m in arm["modalities"]}
 
 
 def external_split():
@@ -75,9 +78,7 @@ def tmm_table_inputs(table):
     if table == "t1":
         return arm_runs(TM["comparison"]["backbones"], TM["comparison"]["arms"]) + arm_runs([enc], ["tmmnet"])
     if table == "t2":
-        return arm_runs(TM["text_guidance"]["backbones"], TM["text_guidance"]["arms"]) + arm_runs(
-            [enc], ["stages12"]
-        )
+        return arm_runs(TM["text_guidance"]["backbones"], TM["text_guidance"]["arms"]) + arm_runs([enc], ["stages12"])
     if table == "t3":
         return arm_runs([enc], list(TM["arms"]))
     if table == "t4":
@@ -89,10 +90,7 @@ def dualbranch_inputs(wildcards):
     """The fusion stage starts from both unimodal runs' weights."""
     if wildcards.stage != "fusion":
         return {}
-    return {
-        f"unimodal_{m}": f"{RUNS}/dualbranch/unimodal_{m}/model.pt"
-        for m in config["dualbranch"]["modalities"]
-    }
+    return {f"unimodal_{m}": f"{RUNS}/dualbranch/unimodal_{m}/model.pt" for m in config["dualbranch"]["modalities"]}
 
 
 TMM_TABLES = {

@@ -7,9 +7,13 @@ rule download:
         info=f"{DATA}/dataset.json",
     log:
         f"{DATA}/download.log",
+    conda:
+        "../envs/data.yaml"
     resources:
         mem_mb=4000,
         runtime=60,
+    params:
+        settings=settings("download"),
     script:
         entry("download")
 
@@ -21,9 +25,13 @@ rule build_corpus:
         corpus=f"{DATA}/corpus.json",
     log:
         f"{DATA}/build_corpus.log",
+    conda:
+        "../envs/data.yaml"
     resources:
         mem_mb=2000,
         runtime=10,
+    params:
+        settings=settings("build_corpus"),
     script:
         entry("build_corpus")
 
@@ -39,8 +47,12 @@ rule preprocess:
         split_files=[split_file(n) for n in split_names()],
     log:
         f"{DATA}/preprocess.log",
+    conda:
+        "../envs/data.yaml"
     resources:
         mem_mb=8000,
         runtime=60,
+    params:
+        settings=settings("preprocess"),
     script:
         entry("preprocess")

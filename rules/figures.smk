@@ -12,7 +12,10 @@ rule figure:
         f"{FIGURES}/{{name}}.log",
     wildcard_constraints:
         name="|".join(FIGURE_INPUTS),
+    conda:
+        "../envs/report.yaml"
     params:
+        settings=settings("figure"),
         description=lambda w: catalog_caption(w.name),
     script:
         entry("figure")
@@ -28,7 +31,10 @@ rule study_overview:
         f"{REPORT}/{{name}}.log",
     wildcard_constraints:
         name="[a-z]+_overview",
+    conda:
+        "../envs/report.yaml"
     params:
+        settings=settings("study_overview"),
         title=lambda w: study_of(w.name),
     script:
         entry("study_overview")

@@ -13,11 +13,15 @@ rule fusion_study:
         f"{RUNS}/fusion/{{study}}/benchmark.tsv"
     wildcard_constraints:
         study="strategies|hparams|heads_objectives",
+    conda:
+        "../envs/train.yaml"
     threads: 1
     resources:
         mem_mb=6000,
         runtime=240,
         gpu=1,
+    params:
+        settings=settings("fusion_study"),
     script:
         entry("fusion_study")
 
@@ -32,11 +36,15 @@ rule distillation:
         f"{RUNS}/distillation/distillation.log",
     benchmark:
         f"{RUNS}/distillation/benchmark.tsv"
+    conda:
+        "../envs/train.yaml"
     threads: 1
     resources:
         mem_mb=6000,
         runtime=240,
         gpu=1,
+    params:
+        settings=settings("distillation"),
     script:
         entry("distillation")
 
@@ -55,10 +63,14 @@ rule dualbranch:
         f"{RUNS}/dualbranch/{{stage}}/benchmark.tsv"
     wildcard_constraints:
         stage="unimodal_[A-Za-z0-9_]+|fusion",
+    conda:
+        "../envs/train.yaml"
     threads: 1
     resources:
         mem_mb=6000,
         runtime=240,
         gpu=1,
+    params:
+        settings=settings("dualbranch"),
     script:
         entry("dualbranch")

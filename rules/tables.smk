@@ -15,5 +15,9 @@ rule table:
         f"{TABLES}/{{name}}.log",
     wildcard_constraints:
         name="|".join(TABLE_RUNS),
+    conda:
+        "../envs/report.yaml"
+    params:
+        settings=settings("table"),
     script:
         entry("table")

@@ -11,11 +11,15 @@ rule pretrain:
         f"{RUNS}/pretrain/{{encoder}}/{{modality}}/pretrain.log",
     benchmark:
         f"{RUNS}/pretrain/{{encoder}}/{{modality}}/benchmark.tsv"
+    conda:
+        "../envs/train.yaml"
     threads: 1
     resources:
         mem_mb=6000,
         runtime=120,
         gpu=1,
+    params:
+        settings=settings("pretrain"),
     script:
         entry("pretrain")
 
@@ -34,11 +38,15 @@ rule train_fusion:
         f"{RUNS}/tmmnet/{{encoder}}/{{arm}}/benchmark.tsv"
     wildcard_constraints:
         arm="tmmnet",
+    conda:
+        "../envs/train.yaml"
     threads: 1
     resources:
         mem_mb=6000,
         runtime=240,
         gpu=1,
+    params:
+        settings=settings("train_fusion"),
     script:
         entry("train_arm")
 
@@ -64,26 +72,32 @@ rule cv_fold:
         f"{RUNS}/tmmnet_cv/{{centre}}/fold{{fold}}/benchmark.tsv"
     wildcard_constraints:
         fold="[0-9]+",
+    conda:
+        "../envs/train.yaml"
     threads: 1
     resources:
         mem_mb=6000,
         runtime=240,
         gpu=1,
+    params:
+        settings=settings("cv_fold"),
     script:
         entry("cv_fold")
 
 
 rule cross_validate:
     input:
-        folds=lambda w: [
-            f"{RUNS}/tmmnet_cv/{w.centre}/fold{i}/metrics.json" for i in range(int(SPLITS["cv"]["folds"]))
-        ],
+        folds=lambda w: [f"{RUNS}/tmmnet_cv/{w.centre}/fold{i}/metrics.json" for i in range(int(SPLITS["cv"]["folds"]))],
     output:
         metrics=f"{RUNS}/tmmnet_cv/{{centre}}/metrics.json",
     log:
         f"{RUNS}/tmmnet_cv/{{centre}}/cv.log",
+    conda:
+        "../envs/train.yaml"
     resources:
         mem_mb=1000,
         runtime=5,
+    params:
+        settings=settings("cross_validate"),
     script:
         entry("cross_validate")

@@ -8,6 +8,10 @@ by the real code, so model and engine tests run on the data path the pipeline us
 from __future__ import annotations
 
 import os
+import shutil
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -43,8 +47,10 @@ def tiny_dataset(tmp_path_factory: pytest.TempPathFactory, tiny_config: dict[str
 
     out = tmp_path_factory.mktemp("data") / "raw"
     syn = dict(tiny_config["dataset"]["synthetic"])
-    syn["centres"] = [{"name": "centre_a", "n_cases": 24, "device": "um2r"},
-                      {"name": "centre_b", "n_cases": 12, "device": "um3r"}]
+    syn["centres"] = [
+        {"name": "centre_a", "n_cases": 24, "device": "um2r"},
+        {"name": "centre_b", "n_cases": 12, "device": "um3r"},
+    ]
     generate_dataset(out, syn, progress=False)
     return out
 
@@ -52,9 +58,9 @@ def tiny_dataset(tmp_path_factory: pytest.TempPathFactory, tiny_config: dict[str
 @pytest.fixture(scope="session")
 def tiny_cache(tmp_path_factory: pytest.TempPathFactory, tiny_dataset: Path, tiny_config: dict[str, Any]) -> Path:
     """Corpus + preprocessing cache + splits of `tiny_dataset` (returns the data folder)."""
-    from mmdiag.stages.data import build_corpus, preprocess
     from mmdiag.data.byo import dataset_checksum
     from mmdiag.io import write_json
+    from mmdiag.stages.data import build_corpus, preprocess
 
     root = tmp_path_factory.mktemp("prep")
     info = root / "dataset.json"
@@ -62,6 +68,57 @@ def tiny_cache(tmp_path_factory: pytest.TempPathFactory, tiny_dataset: Path, tin
     build_corpus(tiny_config, str(tiny_dataset), str(root / "corpus.json"))
     cfg = dict(tiny_config)
     cfg["splits"] = {**tiny_config["splits"], "cv": {"folds": 2, "centres": ["centre_a"]}}
-    preprocess(cfg, str(tiny_dataset), str(info), str(root / "corpus.json"), str(root / "cache" / "meta.json"),
-               str(root / "splits" / "index.json"))
+    preprocess(
+        cfg,
+        str(tiny_dataset),
+        str(info),
+        str(root / "corpus.json"),
+        str(root / "cache" / "meta.json"),
+        str(root / "splits" / "index.json"),
+    )
     return root
+
+
+@dataclass
+class TinyRun:
+    """A sandbox (its own git + DVC repository) where `snakemake all` finished on the tiny config."""
+
+    work: Path
+    remote: Path
+    seconds: float
+    noop_output: str
+    noop_seconds: float
+
+    @property
+    def base(self) -> Path:
+        return self.work / "results_tiny" / "tiny_gist"
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TinyRun]:
+    """The whole DAG on the tiny config, run ONCE per test session and shared by every end-to-end module.
+
+    One full run costs about two minutes here, so the modules that need finished results (the DAG test,
+    determinism and resume, DVC push/pull, the HTML report) all start from this one; a module that
+    changes files works on a copy (`workflow_sandbox.clone_sandbox`), except the DVC module, which
+    versions this repository as it is. Right after the run, `snakemake all` is run again and its output
+    and duration recorded: the no-op check must see the results as the DAG left them.
+    """
+    from workflow_sandbox import copy_workflow, dvc, git, snakemake, tool
+
+    base = tmp_path_factory.mktemp("tiny_run")
+    work = copy_workflow(base / "origin")
+    remote = base / "remote"
+    if shutil.which(tool("dvc")):  # a git + DVC repository from the start: the DVC module versions these results
+        git(work, "init", "-q")
+        dvc(work, "init", "-q")
+        dvc(work, "config", "core.analytics", "false")
+        dvc(work, "remote", "add", "-d", "local", str(remote))
+        dvc(work, "config", "--local", "cache.type", "hardlink")
+    t0 = time.perf_counter()
+    snakemake(work, "--cores", "2", "--quiet", "--", "all", timeout=1200)
+    seconds = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    noop = snakemake(work, "--cores", "2", "--", "all", timeout=120)
+    yield TinyRun(work, remote, seconds, noop, time.perf_counter() - t0)
+    shutil.rmtree(base, ignore_errors=True)

@@ -45,16 +45,30 @@ def _val(samples: SampleSet):
     return evaluate
 
 
-SPEC = FitSpec(epochs=4, batch_size=8, optimizer={"name": "sgd", "lr": 0.05, "momentum": 0.9},
-               scheduler={"name": "step", "step_size": 2, "gamma": 0.5}, progress=False, select="val_loss")
+SPEC = FitSpec(
+    epochs=4,
+    batch_size=8,
+    optimizer={"name": "sgd", "lr": 0.05, "momentum": 0.9},
+    scheduler={"name": "step", "step_size": 2, "gamma": 0.5},
+    progress=False,
+    select="val_loss",
+)
 
 
 def _train(tiny_cache: Path, ckpt: Path, evaluate) -> tuple[TinyNet, Any]:
     seed_everything(0)
     model = TinyNet()
     samples = _samples(tiny_cache)
-    result = fit(model, build_loss("ce"), samples, SPEC, ckpt, evaluate=evaluate, augment=Compose([RandomFlip(0.5)]),
-                 fingerprint="tiny")
+    result = fit(
+        model,
+        build_loss("ce"),
+        samples,
+        SPEC,
+        ckpt,
+        evaluate=evaluate,
+        augment=Compose([RandomFlip(0.5)]),
+        fingerprint="tiny",
+    )
     return model, result
 
 
@@ -104,15 +118,17 @@ def test_checkpoint_with_other_settings_is_ignored(tiny_cache: Path, tmp_path: P
     samples = _samples(tiny_cache)
     _train(tiny_cache, tmp_path / "r", _val(samples))
     seed_everything(0)
-    result = fit(TinyNet(), build_loss("ce"), samples, SPEC, tmp_path / "r", evaluate=_val(samples),
-                 fingerprint="other settings")
+    result = fit(
+        TinyNet(), build_loss("ce"), samples, SPEC, tmp_path / "r", evaluate=_val(samples), fingerprint="other settings"
+    )
     assert result.resumed_from is None and len(result.history) == SPEC.epochs
 
 
 def test_accumulation_and_clipping_run(tiny_cache: Path, tmp_path: Path) -> None:
     samples = _samples(tiny_cache)
-    spec = FitSpec(epochs=1, batch_size=4, accumulate=3, grad_clip=0.5, progress=False,
-                   optimizer={"name": "adamw", "lr": 1e-3})
+    spec = FitSpec(
+        epochs=1, batch_size=4, accumulate=3, grad_clip=0.5, progress=False, optimizer={"name": "adamw", "lr": 1e-3}
+    )
     seed_everything(0)
     result = fit(TinyNet(), build_loss("ce"), samples, spec, tmp_path / "acc", evaluate=None)
     assert len(result.history) == 1 and result.history[0]["train_loss"] > 0

@@ -120,17 +120,13 @@ def test_multiclass_metrics_equal_sklearn(k, seed):
 def test_multiclass_never_predicted_class_counts_as_zero_precision():
     """Class 2 occurs but is never predicted: sklearn's default macro average counts its precision as 0."""
     y = np.array([0, 0, 1, 1, 2, 2])
-    p = np.array(
-        [[0.8, 0.1, 0.1], [0.6, 0.3, 0.1], [0.2, 0.7, 0.1], [0.5, 0.4, 0.1], [0.5, 0.2, 0.3], [0.1, 0.6, 0.3]]
-    )
+    p = np.array([[0.8, 0.1, 0.1], [0.6, 0.3, 0.1], [0.2, 0.7, 0.1], [0.5, 0.4, 0.1], [0.5, 0.2, 0.3], [0.1, 0.6, 0.3]])
     m = multiclass_metrics(y, p)
     # pred = 0 0 1 0 0 1: precision 2/4, 1/2, 0; recall 1, 1/2, 0
     assert m["precision_macro"] == pytest.approx((0.5 + 0.5 + 0.0) / 3)
     assert m["recall_macro"] == pytest.approx((1.0 + 0.5 + 0.0) / 3)
     assert m["F1_per_class"] == pytest.approx({"0": 2 * 2 / (2 + 4), "1": 2 * 1 / (2 + 2), "2": 0.0})
-    assert m["precision_macro"] == pytest.approx(
-        precision_score(y, p.argmax(1), average="macro", zero_division=0)
-    )
+    assert m["precision_macro"] == pytest.approx(precision_score(y, p.argmax(1), average="macro", zero_division=0))
 
 
 def test_multiclass_absent_class_is_nan_safe():
@@ -232,9 +228,7 @@ def test_attribute_accuracy_and_p_acc():
     assert out["echo"] == pytest.approx(2 / 3)
     assert out["boundary"] == 1.0
     assert out["P-Acc"] == pytest.approx((0.75 + 2 / 3 + 1.0) / 3)
-    unscored = attribute_accuracy(
-        {"a": np.array([-1, -1]), "b": np.array([0, 1])}, {"a": [0, 0], "b": [0, 0]}
-    )
+    unscored = attribute_accuracy({"a": np.array([-1, -1]), "b": np.array([0, 1])}, {"a": [0, 0], "b": [0, 0]})
     assert math.isnan(unscored["a"]) and unscored["P-Acc"] == pytest.approx(0.5)
     with pytest.raises(ValueError, match="differ"):
         attribute_accuracy({"a": [0]}, {"b": [0]})

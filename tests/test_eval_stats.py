@@ -30,12 +30,10 @@ from mmdiag.eval.stats import (
 # ndka. Columns in row order; outcome as one letter per patient. The transcription is validated by the
 # test below: it reproduces pROC's own 15-digit AUCs, variances, covariances and Z values.
 _OUTCOME = (
-    "GGGGPPGPGGPGPPGGPGPPPGPGGGGGGGGGPGGPPGPPGGGGGGGGGPPGGGPGGGPGPGGPPPGPPGPPPPGGGPPGPGGGGGGPGGGGGGGGGGGG"
-    "PPPPPPGGGPGGG"
+    "GGGGPPGPGGPGPPGGPGPPPGPGGGGGGGGGPGGPPGPPGGGGGGGGGPPGGGPGGGPGPGGPPPGPPGPPPPGGGPPGPGGGGGGPGGGGGGGGGGGGPPPPPPGGGPGGG"
 )
 _WFNS = (
-    "1111325412525512522521111212113421454142551124112552125122215112521452441412142123242145115422111312"
-    "5225552445111"
+    "11113254125255125225211112121134214541425511241125521251222151125214524414121421232421451154221113125225552445111"
 )
 _S100B = (
     "0.13 0.14 0.1 0.04 0.13 0.1 0.47 0.16 0.18 0.1 0.12 0.1 0.44 0.71 0.04 0.08 0.49 0.04 0.07 0.33 0.09 "
@@ -292,9 +290,7 @@ def test_bootstrap_percentile_interval_is_calibrated():
     covered = 0
     for _ in range(60):
         x = (rng.random(200) < 0.7).astype(float)
-        ci = bootstrap_ci(
-            lambda i, x=x: float(x[i].mean()), np.arange(200), n_boot=300, seed=int(rng.integers(1e9))
-        )
+        ci = bootstrap_ci(lambda i, x=x: float(x[i].mean()), np.arange(200), n_boot=300, seed=int(rng.integers(1e9)))
         covered += ci.low <= 0.7 <= ci.high
     assert 50 <= covered <= 60
 

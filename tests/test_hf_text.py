@@ -24,8 +24,14 @@ def tiny_bert(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (root / "vocab.txt").write_text("\n".join(vocab) + "\n")
     BertTokenizerFast(vocab_file=str(root / "vocab.txt")).save_pretrained(root)
     torch.manual_seed(0)
-    cfg = BertConfig(vocab_size=len(vocab), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                     intermediate_size=64, max_position_embeddings=64)
+    cfg = BertConfig(
+        vocab_size=len(vocab),
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=64,
+    )
     BertModel(cfg).save_pretrained(root)
     return root
 
@@ -36,8 +42,7 @@ def _ids(text: str) -> torch.Tensor:
 
 
 def _cfg(name: str, policy: str) -> dict:
-    return {"type": "hf", "model_name": name, "pretrained": policy, "max_tokens": 32, "dim": 16, "depth": 1,
-            "heads": 2}
+    return {"type": "hf", "model_name": name, "pretrained": policy, "max_tokens": 32, "dim": 16, "depth": 1, "heads": 2}
 
 
 def test_required_loads_local_weights(tiny_bert: Path) -> None:

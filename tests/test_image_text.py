@@ -24,9 +24,15 @@ def cache(tiny_cache: Path) -> Cache:
 
 def _cfg(cache: Cache, **kw: Any) -> dict[str, Any]:
     base = {
-        "modalities": ["eus"], "num_classes": 2, "in_chans": {"eus": 1, "wle": 3}, "encoder": CNN,
-        "text": "report.wle", "text_encoder": {"dim": 16, "depth": 3, "heads": 2, "downsample": 4},
-        "vocab_size": cache.meta["vocab_size"], "text_length": cache.meta["text_length"], "hidden": 16,
+        "modalities": ["eus"],
+        "num_classes": 2,
+        "in_chans": {"eus": 1, "wle": 3},
+        "encoder": CNN,
+        "text": "report.wle",
+        "text_encoder": {"dim": 16, "depth": 3, "heads": 2, "downsample": 4},
+        "vocab_size": cache.meta["vocab_size"],
+        "text_length": cache.meta["text_length"],
+        "hidden": 16,
         "dropout": 0.0,
     }
     return {**base, **kw}

@@ -23,7 +23,10 @@ def test_expected_presets_exist() -> None:
 def test_snakemake_builds_the_preset_dag(preset: str) -> None:
     proc = subprocess.run(
         [SNAKEMAKE, "all", "-n", "--nolock", "--cores", "1", "--configfile", f"config/{preset}"],
-        cwd=REPO, capture_output=True, text=True, timeout=120,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out[-3000:]

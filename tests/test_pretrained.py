@@ -31,7 +31,7 @@ def test_preferred_falls_back_offline_with_one_clear_line(caplog: pytest.LogCapt
 
 
 def test_required_stops_with_instructions() -> None:
-    with pytest.raises(ConfigError, match="required but could not be loaded.*pretrained_file"):
+    with pytest.raises(ConfigError, match=r"required but could not be loaded.*pretrained_file"):
         TimmImageEncoder(NAME, pretrained="required")
 
 

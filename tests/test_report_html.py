@@ -1,12 +1,10 @@
 """The Snakemake HTML report opens in headless Chromium without errors and shows the ablation table and ROC.
 
-Fixture runs (like a finished tiny `all`) are written under a temporary results folder; the real workflow
-builds the reporting outputs from them (`--allowed-rules` keeps training rules out, so the fixture files are
-taken as given) and renders `--report`. The report is a single-page app without URL routing, so each view
-is opened the way its menu does it: a copy of the page gets a script calling the app's own `setView` with
-the result (as a click on the item's eye button does). Chromium's console must show no error; `--dump-dom`
-proves the view shows the expected file; the screenshots are kept beside it for a human to look at.
-"""
+The report is rendered (`snakemake all --report`) from the session's finished tiny DAG (`tiny_run`). The
+report is a single-page app without URL routing, so each view is opened the way its menu does it: a copy of
+the page gets a script calling the app's own `setView` with the result (as a click on the item's eye button
+does). Chromium's console must show no error; `--dump-dom` proves the view shows the expected file; the
+screenshots are kept beside it for a human to look at."""
 
 from __future__ import annotations
 
@@ -14,14 +12,13 @@ import base64
 import re
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
-import yaml
 
-from test_reporting_fixtures import ARMS, make_cache, make_cv, make_model_run, make_run
+from conftest import TinyRun
+from workflow_sandbox import snakemake
 
 REPO = Path(__file__).resolve().parents[1]
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -50,44 +47,12 @@ NAVIGATE = """<script>
 """
 
 
-def fixture_results(root: Path) -> tuple[Path, Path]:
-    """A results folder as the tiny config's `all` leaves it (runs, cache, split); returns (config, base)."""
-    config = yaml.safe_load((REPO / "tests" / "configs" / "tiny.yaml").read_text())
-    config["results"] = str(root / "results")
-    base = root / "results" / config["dataset"]["name"]
-    make_cache(base / "data")
-    runs = base / "runs" / "tmmnet"
-    both = ("single_centre", "multi_centre")
-    for i, (arm, spec) in enumerate(ARMS.items()):
-        if arm in ("tmmnet", "direct_fusion"):
-            make_model_run(runs / "vit_cpu" / arm, arm, seed=i, sets=both)
-        else:
-            make_run(runs / "vit_cpu" / arm, arm, spec, skill=0.1 * i)
-    for arm in ("baseline1", "direct_fusion", "stage1"):
-        make_run(runs / "resnet50_cpu" / arm, arm, ARMS[arm], encoder="resnet50_cpu", encoder_label="ResNet50")
-    make_cv(base / "runs" / "tmmnet_cv" / "centre_a", [0.7, 0.8])
-    path = root / "config.yaml"
-    path.write_text(yaml.safe_dump(config))
-    return path, base
-
-
-def snakemake(config: Path, *args: str) -> None:
-    """Run the workflow with only the reporting rules allowed (`--allowed-rules` last: it takes every word after)."""
-    cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--configfile", str(config)]
-    cmd += ["--cores", "2", *args, "--allowed-rules", "table", "figure", "study_overview"]
-    proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=900)
-    assert proc.returncode == 0, proc.stderr[-4000:]
-
-
 @pytest.fixture(scope="module")
-def report(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    root = tmp_path_factory.mktemp("report")
-    config, base = fixture_results(root)
-    target = str(base / "report" / "tmmnet_overview.html")
-    snakemake(config, target)
-    html = root / "report.html"
-    snakemake(config, target, "--report", str(html))
-    return html, base
+def report(tiny_run: TinyRun, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """`snakemake all --report` over the session's finished tiny DAG; returns (report.html, results base)."""
+    html = tmp_path_factory.mktemp("report") / "report.html"
+    snakemake(tiny_run.work, "--cores", "1", "all", "--report", str(html), timeout=600)
+    return html, tiny_run.base
 
 
 def chromium(url: str, workdir: Path, *args: str) -> subprocess.CompletedProcess:

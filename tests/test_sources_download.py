@@ -138,9 +138,7 @@ def test_interrupted_download_resumes_from_partial_file(server: LoopbackServer, 
 def test_broken_transfer_is_resumed_within_one_call(server: LoopbackServer, tmp_path: Path) -> None:
     server.files["data.bin"] = PAYLOAD
     server.cut_next_after = 999
-    path = fetch(
-        RemoteFile("data.bin", server.url("data.bin"), md5=PAYLOAD_MD5), tmp_path, retries=1, progress=False
-    )
+    path = fetch(RemoteFile("data.bin", server.url("data.bin"), md5=PAYLOAD_MD5), tmp_path, retries=1, progress=False)
     assert path.read_bytes() == PAYLOAD
     assert [r for _, r in server.log] == [None, "bytes=999-"]
 
@@ -301,9 +299,7 @@ def test_real_dataset_offline_fails_fast_and_writes_nothing(
     dl = tmp_path / "downloads"
     started = time.monotonic()
     with pytest.raises(DownloadError) as err:
-        prepare_source(
-            source, {**cfg, "url_override": base, "download_dir": str(dl)}, tmp_path / "data" / "x"
-        )
+        prepare_source(source, {**cfg, "url_override": base, "download_dir": str(dl)}, tmp_path / "data" / "x")
     assert time.monotonic() - started < 10
     message = str(err.value)
     assert base in message and f"dataset.{source}.download_dir" in message

@@ -14,12 +14,8 @@ from mmdiag.data.sources import prepare_source
 from mmdiag.errors import ConfigError, DataFormatError
 
 
-def make_byo(
-    root: Path, image_paths: tuple[str, str] = ("images/c1/eus.png", "images/c2/eus.png")
-) -> DatasetSpec:
-    spec = DatasetSpec(
-        name="mine", labels=("neg", "pos"), modalities={"eus": ModalitySpec("eus", 1, "ultrasound")}
-    )
+def make_byo(root: Path, image_paths: tuple[str, str] = ("images/c1/eus.png", "images/c2/eus.png")) -> DatasetSpec:
+    spec = DatasetSpec(name="mine", labels=("neg", "pos"), modalities={"eus": ModalitySpec("eus", 1, "ultrasound")})
     for k, rel in enumerate(image_paths):
         if rel.startswith(".."):
             continue
@@ -88,8 +84,6 @@ def test_config_errors(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"holds no dataset\.yaml"):
         prepare_source("folder", {"path": str(tmp_path)}, tmp_path / "out")
     with pytest.raises(ConfigError, match="must not contain each other"):
-        prepare_source(
-            "folder", {"path": str(tmp_path / "mine"), "validate": False}, tmp_path / "mine" / "sub"
-        )
+        prepare_source("folder", {"path": str(tmp_path / "mine"), "validate": False}, tmp_path / "mine" / "sub")
     with pytest.raises(ConfigError, match="link"):
         prepare_source("folder", {"path": str(tmp_path / "mine"), "link": "symlink"}, tmp_path / "out")

@@ -46,9 +46,7 @@ def jpeg(seed: int) -> bytes:
     return buf.getvalue()
 
 
-def write_ham(
-    folder: Path, rows: list[tuple[str, ...]] = ROWS, skip_image: str | None = None
-) -> dict[str, bytes]:
+def write_ham(folder: Path, rows: list[tuple[str, ...]] = ROWS, skip_image: str | None = None) -> dict[str, bytes]:
     """The three official files in miniature; part 2 nests its images in a folder, as archives often do."""
     folder.mkdir(parents=True, exist_ok=True)
     with open(folder / ham.METADATA_CSV, "w", newline="") as fh:
@@ -115,9 +113,7 @@ def test_lesions_become_cases_with_all_their_images(dl: Path, offline_base: str,
     got = {Path(p).stem: c for c, p in zip(ds.images["case_id"], ds.images["path"])}
     assert got == expected and set(ds.images["modality"]) == {"derm"}
     for row in ds.images.itertuples():
-        assert (tmp_path / "out" / row.path).read_bytes() == images[
-            Path(row.path).stem
-        ]  # original JPEG bytes
+        assert (tmp_path / "out" / row.path).read_bytes() == images[Path(row.path).stem]  # original JPEG bytes
     cases = ds.cases.set_index("case_id")
     assert cases.loc["HAM_0000003", "label"] == "bkl" and cases.loc["HAM_0000003", "n_images"] == "3"
     assert cases.loc["HAM_0000002", "centre"] == "rosendahl"
@@ -148,9 +144,7 @@ def test_reports_are_templated_without_the_diagnosis(dl: Path, offline_base: str
     }
     for text in reports:
         words = set(re.findall(r"[a-z]+", text.lower()))
-        assert not words & set(ham.CLASSES) and not any(
-            f in text.lower() for f in forbidden - set(ham.CLASSES)
-        )
+        assert not words & set(ham.CLASSES) and not any(f in text.lower() for f in forbidden - set(ham.CLASSES))
     assert spec.metadata["report_contains_diagnosis"] is False
 
     _, bare = convert(dl, offline_base, tmp_path / "bare", report_fields=["age", "sex"])
@@ -166,8 +160,7 @@ def test_images_of_a_lesion_never_straddle_a_split(dl: Path, offline_base: str, 
         groups = np.random.default_rng(seed).permutation(ds.cases["group_id"].unique())
         test_groups = set(groups[: len(groups) // 3])
         partition_of_case = {
-            c: ("test" if g in test_groups else "train")
-            for c, g in zip(ds.cases["case_id"], ds.cases["group_id"])
+            c: ("test" if g in test_groups else "train") for c, g in zip(ds.cases["case_id"], ds.cases["group_id"])
         }
         partitions: dict[str, set[str]] = {}
         for case_id, path in zip(ds.images["case_id"], ds.images["path"]):

@@ -104,10 +104,7 @@ def test_convert_pathmnist(fixture_checksums: Path, offline_base: str, tmp_path:
             np.testing.assert_array_equal(np.asarray(im), arrays[f"{case.split}_images"][i])
     assert set(ds.reports["report"]) == {"PathMNIST image, 28x28, colon pathology."}
     assert spec.metadata["report_carries_label_information"] is False
-    assert (
-        spec.metadata["file"]["md5"]
-        == hashlib.md5((fixture_checksums / "pathmnist.npz").read_bytes()).hexdigest()
-    )
+    assert spec.metadata["file"]["md5"] == hashlib.md5((fixture_checksums / "pathmnist.npz").read_bytes()).hexdigest()
     assert sorted(p.name for p in out.parent.iterdir()) == ["pathmnist_28"]  # no temporary folder left
 
 
@@ -132,9 +129,7 @@ def test_grey_subset_at_64px(fixture_checksums: Path, offline_base: str, tmp_pat
     assert set(ds.reports["report"]) == {"OrganAMNIST image, 64x64, abdominal CT (axial)."}
 
 
-def test_max_per_split_is_stratified_and_seeded(
-    fixture_checksums: Path, offline_base: str, tmp_path: Path
-) -> None:
+def test_max_per_split_is_stratified_and_seeded(fixture_checksums: Path, offline_base: str, tmp_path: Path) -> None:
     sizes = {"train": 40, "val": 20, "test": 20}
     write_npz(fixture_checksums / "pathmnist.npz", (28, 28, 3), classes=9, sizes=sizes)
     cfg = {
@@ -253,10 +248,7 @@ def test_pair_random_same_split(fixture_checksums: Path, offline_base: str, tmp_
     for case in ds.cases.itertuples():
         i, j = int(case.source_index), int(case.organ_source_index)
         assert case.label == spec.labels[path[f"{case.split}_labels"][i, 0]]
-        assert (
-            case.organ_source_label
-            == mm.subset("organamnist", 28).labels[organ[f"{case.split}_labels"][j, 0]]
-        )
+        assert case.organ_source_label == mm.subset("organamnist", 28).labels[organ[f"{case.split}_labels"][j, 0]]
         rows = by_case.get_group(case.case_id).set_index("modality")["path"]
         with Image.open(tmp_path / "a" / rows["organ"]) as im:  # the organ image is from the same split
             np.testing.assert_array_equal(np.asarray(im), organ[f"{case.split}_images"][j])
@@ -300,9 +292,7 @@ def test_pair_class_aligned(fixture_checksums: Path, offline_base: str, tmp_path
     assert spec.name == "pathmnist_organamnist_28_max9"
 
 
-def test_pair_class_aligned_needs_the_classes(
-    fixture_checksums: Path, offline_base: str, tmp_path: Path
-) -> None:
+def test_pair_class_aligned_needs_the_classes(fixture_checksums: Path, offline_base: str, tmp_path: Path) -> None:
     write_npz(fixture_checksums / "pathmnist.npz", (28, 28, 3), classes=9)
     write_npz(fixture_checksums / "organamnist.npz", (28, 28), classes=3)  # organ classes 3..10 absent
     with pytest.raises(ConfigError, match=r"organamnist train split: .*random_same_split"):

@@ -8,8 +8,13 @@ import pytest
 
 from mmdiag.data.splits import check_no_leak, make_splits, stratified_group_kfold
 
-CFG = {"seed": 3, "val_fraction": 0.2, "single_centre": {"centre": "a", "test_fraction": 0.3},
-       "multi_centre": {"target": "b"}, "cv": {"folds": 5, "centres": ["a", "b"]}}
+CFG = {
+    "seed": 3,
+    "val_fraction": 0.2,
+    "single_centre": {"centre": "a", "test_fraction": 0.3},
+    "multi_centre": {"target": "b"},
+    "cv": {"folds": 5, "centres": ["a", "b"]},
+}
 
 
 def _cases(n_a: int = 100, n_b: int = 40, groups: bool = False) -> pd.DataFrame:
@@ -17,8 +22,14 @@ def _cases(n_a: int = 100, n_b: int = 40, groups: bool = False) -> pd.DataFrame:
     rows = []
     for centre, n in (("a", n_a), ("b", n_b)):
         for i in range(n):
-            rows.append({"case_id": f"{centre}{i:03d}", "centre": centre, "label": str(rng.integers(0, 2)),
-                         "group_id": f"{centre}p{i // 3}" if groups else ""})
+            rows.append(
+                {
+                    "case_id": f"{centre}{i:03d}",
+                    "centre": centre,
+                    "label": str(rng.integers(0, 2)),
+                    "group_id": f"{centre}p{i // 3}" if groups else "",
+                }
+            )
     return pd.DataFrame(rows)
 
 

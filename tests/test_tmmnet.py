@@ -25,20 +25,31 @@ ARMS = {
     "stages12": {"modalities": ["eus", "wle"], "stage1": True, "stage2": True},
     "tmmnet": {"modalities": ["eus", "wle"], "stage1": True, "stage2": True, "attention": True},
 }
-TINY_VIT = {"model_name": "vit_tiny_patch16_224", "pretrained": "off",
-            "model_kwargs": {"img_size": 32, "patch_size": 8, "depth": 1, "embed_dim": 32, "num_heads": 2}}
+TINY_VIT = {
+    "model_name": "vit_tiny_patch16_224",
+    "pretrained": "off",
+    "model_kwargs": {"img_size": 32, "patch_size": 8, "depth": 1, "embed_dim": 32, "num_heads": 2},
+}
 
 
 def _cfg(cache: Cache, arm: dict[str, Any], encoder: dict[str, Any] | None = None) -> dict[str, Any]:
     attrs = cache.meta["dataset"]["attributes"]
     mods = arm["modalities"]
     return {
-        "modalities": mods, "num_classes": 2, "in_chans": {"eus": 1, "wle": 3},
+        "modalities": mods,
+        "num_classes": 2,
+        "in_chans": {"eus": 1, "wle": 3},
         "attribute_sizes": {m: [len(v) for v in attrs[m].values()] for m in mods},
-        "encoder": encoder or TINY_VIT, "text_encoder": {"dim": 32, "depth": 1, "heads": 2},
-        "vocab_size": cache.meta["vocab_size"], "text_length": cache.meta["text_length"],
-        "stage1": arm.get("stage1", False), "stage2": arm.get("stage2", False),
-        "attention": arm.get("attention", False), "embed_dim": 16, "proto_dim": 8, "attn_dim": 16,
+        "encoder": encoder or TINY_VIT,
+        "text_encoder": {"dim": 32, "depth": 1, "heads": 2},
+        "vocab_size": cache.meta["vocab_size"],
+        "text_length": cache.meta["text_length"],
+        "stage1": arm.get("stage1", False),
+        "stage2": arm.get("stage2", False),
+        "attention": arm.get("attention", False),
+        "embed_dim": 16,
+        "proto_dim": 8,
+        "attn_dim": 16,
         "text_sections": {m: f"report.{m}" for m in mods},
     }
 
@@ -131,8 +142,7 @@ def test_each_arm_builds_and_trains_one_step(cache: Cache, arm: str) -> None:
     torch.manual_seed(0)
     spec = ARMS[arm]
     model = tmmnet(**_cfg(cache, spec))
-    terms = {"cls"} | ({"clip"} if spec.get("stage1") else set()) | (
-        {"proto", "attr"} if spec.get("stage2") else set())
+    terms = {"cls"} | ({"clip"} if spec.get("stage1") else set()) | ({"proto", "attr"} if spec.get("stage2") else set())
     model.set_active(terms)
     batch = _batch(cache, spec["modalities"])
     loss_fn = build_loss("guided")

@@ -36,16 +36,11 @@ def test_valid_fixture_has_no_violations(dataset: Path) -> None:
 
 def test_violation_str_formats_location() -> None:
     assert (
-        str(
-            Violation(
-                "cases.csv", 14, "label", "'gits' is not one of the labels in dataset.yaml (non_gist, gist)"
-            )
-        )
+        str(Violation("cases.csv", 14, "label", "'gits' is not one of the labels in dataset.yaml (non_gist, gist)"))
         == "cases.csv:14:label: 'gits' is not one of the labels in dataset.yaml (non_gist, gist)"
     )
     assert (
-        str(Violation("reports.csv", None, None, "case 'c4' has no report"))
-        == "reports.csv: case 'c4' has no report"
+        str(Violation("reports.csv", None, None, "case 'c4' has no report")) == "reports.csv: case 'c4' has no report"
     )
     assert str(Violation("dataset.yaml", None, "name", "required key is missing")) == (
         "dataset.yaml:name: required key is missing"

@@ -1,80 +1,94 @@
-"""The whole Snakemake DAG on the tiny config, end to end, plus a no-op rerun and bad-input handling.
-
-Runs the real `snakemake` command in a scratch copy of the workflow files, so it tests exactly what a
-user runs (rules, scripts, schema validation, library), offline.
-"""
+"""The whole Snakemake DAG on the tiny config, end to end: every table and figure, provenance that matches
+the runs, a fast no-op rerun, and a bad config stopped before any job (the shared `tiny_run` fixture runs
+the real `snakemake all` once, offline, in a private copy of the workflow)."""
 
 from __future__ import annotations
 
-import shutil
-import subprocess
-import sys
-import time
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import yaml
 
-REPO = Path(__file__).resolve().parents[1]
-SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
+from conftest import TinyRun
+from workflow_sandbox import run, sandbox_env, tool
+
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 
-
-def _workdir(tmp: Path) -> Path:
-    for name in ("Snakefile", "rules", "workflow_scripts", "config", "report"):
-        src = REPO / name
-        if src.is_dir():
-            shutil.copytree(src, tmp / name)
-        elif src.exists():
-            shutil.copy(src, tmp / name)
-    shutil.copy(REPO / "tests" / "configs" / "tiny.yaml", tmp / "tiny.yaml")
-    return tmp
-
-
-def _snakemake(work: Path, *args: str, timeout: int = 900) -> subprocess.CompletedProcess:
-    cmd = [SNAKEMAKE, "--cores", "2", "--configfile", "tiny.yaml", *args]
-    return subprocess.run(cmd, cwd=work, capture_output=True, text=True, timeout=timeout)
+TABLES = (
+    "tmmnet_t1_comparison",
+    "tmmnet_t2_text_guidance",
+    "tmmnet_t3_ablation",
+    "tmmnet_t3_ablation_tests",
+    "tmmnet_t4_cv",
+    "fusion_t1_hparams",
+    "fusion_t3_strategies",
+    "fusion_t4_heads_objectives",
+    "distill_efficiency",
+    "dualbranch_t5_overall",
+    "dualbranch_t6_key_classes",
+)
 
 
-@pytest.fixture(scope="module")
-def finished_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    work = _workdir(tmp_path_factory.mktemp("dag"))
-    proc = _snakemake(work, "all")
-    assert proc.returncode == 0, proc.stderr[-4000:]
-    return work
+def test_every_table_in_every_format_with_matching_provenance(tiny_run: TinyRun) -> None:
+    from mmdiag.reporting.provenance import verify_sidecar
 
-
-def test_all_produces_tables(finished_run: Path) -> None:
-    base = finished_run / "results_tiny" / "tiny_gist"
-    for name in ("tmmnet_t1_comparison", "tmmnet_t2_text_guidance", "tmmnet_t3_ablation", "tmmnet_t4_cv"):
-        for ext in ("csv", "md"):
-            path = base / "tables" / f"{name}.{ext}"
+    for name in TABLES:
+        for ext in ("csv", "md", "tex", "html", "provenance.json"):
+            path = tiny_run.base / "tables" / f"{name}.{ext}"
             assert path.exists() and path.stat().st_size > 0, path
-    import pandas as pd
-
-    t3 = pd.read_csv(base / "tables" / "tmmnet_t3_ablation.csv")
+        assert verify_sidecar(tiny_run.base / "tables" / f"{name}.provenance.json") == [], name
+    t3 = pd.read_csv(tiny_run.base / "tables" / "tmmnet_t3_ablation.csv")
     assert len(t3) == 16  # 8 arms x {single-centre, multi-centre}
     assert t3[["SEN", "SPE", "Acc", "AUC"]].notna().all().all()
-    run = base / "runs" / "tmmnet" / "vit_cpu" / "tmmnet"
-    for name in ("metrics.json", "run.json", "history.csv", "model.pt", "predictions_single_centre.csv"):
-        assert (run / name).exists(), name
-    for log in ("train.log",):
-        assert (run / log).stat().st_size > 0
+    assert "synthetic data" in (tiny_run.base / "tables" / "tmmnet_t3_ablation.md").read_text().lower()
 
 
-def test_second_run_is_a_fast_noop(finished_run: Path) -> None:
-    t0 = time.perf_counter()
-    proc = _snakemake(finished_run, "all")
-    elapsed = time.perf_counter() - t0
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    assert "Nothing to be done" in proc.stdout + proc.stderr
-    assert elapsed < 5.0, f"no-op took {elapsed:.1f} s"
+def test_every_figure_as_png_and_pdf(tiny_run: TinyRun) -> None:
+    figures = sorted((tiny_run.base / "figures").glob("*.png"))
+    assert len(figures) >= 7
+    for png in figures:
+        assert png.stat().st_size > 1000 and png.with_suffix(".pdf").stat().st_size > 1000, png
 
 
-def test_wrong_config_type_stops_before_any_job(finished_run: Path, tmp_path: Path) -> None:
+def test_runs_leave_their_record(tiny_run: TinyRun) -> None:
+    run_dir = tiny_run.base / "runs" / "tmmnet" / "vit_cpu" / "tmmnet"
+    for name in (
+        "metrics.json",
+        "run.json",
+        "history.csv",
+        "model.pt",
+        "predictions_single_centre.csv",
+        "predictions_multi_centre.csv",
+        "dvc_metrics.json",
+        "plots/roc_single_centre.csv",
+        "train.log",
+    ):
+        assert (run_dir / name).stat().st_size > 0, name
+    assert not (run_dir / "ckpt").exists()  # resume checkpoints are dropped once a run is complete
+
+
+def test_second_run_is_a_fast_noop(tiny_run: TinyRun) -> None:
+    assert "Nothing to be done" in tiny_run.noop_output
+    assert tiny_run.noop_seconds < 5.0, f"no-op took {tiny_run.noop_seconds:.1f} s"
+
+
+def test_wrong_config_type_stops_before_any_job(tiny_run: TinyRun, tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text(yaml.safe_dump({"trainer": {"batch_size": "thirty-two"}}))
-    proc = _snakemake(finished_run, "all", "--configfile", "tiny.yaml", str(bad), "-n")
+    cmd = [tool("snakemake"), "all", "-n", "--cores", "1", "--configfile", "tests/configs/tiny.yaml", str(bad)]
+    proc = run(cmd, tiny_run.work, 120, sandbox_env())
     assert proc.returncode != 0
-    out = proc.stdout + proc.stderr
-    assert "batch_size" in out and "thirty-two" in out
+    assert "batch_size" in proc.stdout and "thirty-two" in proc.stdout
+
+
+def test_changing_a_setting_reruns_only_the_jobs_that_read_it(tiny_run: TinyRun, tmp_path: Path) -> None:
+    delta = tmp_path / "delta.yaml"
+    delta.write_text(yaml.safe_dump({"evaluation": {"bootstrap": 51}}))
+    cmd = [tool("snakemake"), "all", "-n", "--cores", "1", "--configfile", "tests/configs/tiny.yaml", str(delta)]
+    out = run(cmd, tiny_run.work, 120, sandbox_env()).stdout
+    assert "Job stats" in out
+    for rule in ("ablation", "train_fusion", "cv_fold"):
+        assert f"rule {rule}:" in out or f"localrule {rule}:" in out, rule
+    for rule in ("download", "preprocess", "pretrain"):
+        assert f"rule {rule}:" not in out and f"localrule {rule}:" not in out, rule

@@ -15,6 +15,7 @@ from mmdiag.errors import MmdiagError
 COMMANDS: dict[str, tuple[str, str]] = {
     "validate-data": ("mmdiag.data.validate:main", "check a dataset folder against the BYO format"),
     "generate-synthetic": ("mmdiag.data.synthetic.generate:main", "generate the embedded synthetic dataset"),
+    "write-dvc": ("mmdiag.dvc_yaml:main", "generate dvc.yaml from the Snakemake DAG (--check: fail on drift)"),
     "write-schema": ("mmdiag.config.schema:main", "regenerate config/schema/config.schema.yaml from the library"),
 }
 

@@ -35,12 +35,31 @@ def resolve(target: str) -> Callable[..., Any]:
     return getattr(importlib.import_module(module), func)
 
 
+# Rule params that exist only as Snakemake rerun triggers (the config keys a rule reads), not as arguments.
+TRIGGER_PARAMS = frozenset({"settings"})
+
+
 def rule_kwargs(smk: Any) -> dict[str, Any]:
     """config + named inputs/outputs/params + wildcards of a Snakemake job, as keyword arguments."""
     kwargs: dict[str, Any] = {"config": dict(smk.config)}
     for group in (smk.input, smk.output, smk.params, smk.wildcards):
-        kwargs.update({k: v for k, v in group.items()})
+        kwargs.update({k: v for k, v in group.items() if k not in TRIGGER_PARAMS})
     return kwargs
+
+
+def run_on_gpus(target: str, kwargs: dict[str, Any], gpus: int) -> None:
+    """Call `target` holding `gpus` GPU slots of this machine (see mmdiag.cluster.gpu_slots).
+
+    A CUDA_VISIBLE_DEVICES set by SLURM is kept; with more than one GPU the call runs as DDP under torchrun.
+    """
+    from mmdiag.cluster import ddp
+    from mmdiag.cluster.gpu_slots import gpu_slot
+
+    with gpu_slot(gpus):
+        if not ddp.wants_ddp(gpus):
+            resolve(target)(**kwargs)
+        elif code := ddp.launch(target, kwargs, ddp.visible_devices(), sys.stderr):
+            raise MmdiagError(f"{target}: a DDP rank failed (torchrun exit status {code}); see the log above")
 
 
 def run(smk: Any, target: str) -> None:
@@ -57,7 +76,7 @@ def run(smk: Any, target: str) -> None:
     log = logging.getLogger("mmdiag.workflow")
     log.info("rule %s: %s (threads=%s)", smk.rule, target, smk.threads)
     try:
-        resolve(target)(**rule_kwargs(smk))
+        run_on_gpus(target, rule_kwargs(smk), int(getattr(smk.resources, "gpu", 0) or 0))
     except MmdiagError as exc:
         log.error("%s", exc)
         print(f"mmdiag: {smk.rule}: {exc}", file=sys.__stderr__)

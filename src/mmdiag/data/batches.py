@@ -153,9 +153,10 @@ class SampleSet:
         drop_last: bool = False,
         sampler: str = "uniform",
         augment: Augment | None = None,
+        shard: tuple[int, int] | None = None,
     ) -> Iterator[Batch]:
         """Yield batches; `augment` transforms the image dict with an (seed, epoch)-seeded generator."""
-        order = self.order(epoch, seed, shuffle, sampler)
+        order = self._sharded(self.order(epoch, seed, shuffle, sampler), shard)
         g = torch.Generator().manual_seed(_mix(seed, epoch, 7919))
         stop = len(order) - (len(order) % batch_size if drop_last else 0)
         for start in range(0, stop, batch_size):
@@ -164,8 +165,18 @@ class SampleSet:
                 b["images"] = augment(b["images"], g)
             yield b
 
-    def num_batches(self, batch_size: int, drop_last: bool = False) -> int:
-        return len(self) // batch_size if drop_last else -(-len(self) // batch_size)
+    def num_batches(self, batch_size: int, drop_last: bool = False, shard: tuple[int, int] | None = None) -> int:
+        n = len(self._sharded(torch.arange(len(self)), shard))
+        return n // batch_size if drop_last else -(-n // batch_size)
+
+    @staticmethod
+    def _sharded(order: torch.Tensor, shard: tuple[int, int] | None) -> torch.Tensor:
+        """This rank's share of an epoch's order under DDP (rank, world); the whole order otherwise."""
+        if shard is None or shard[1] == 1:
+            return order
+        from mmdiag.cluster.ddp import shard_order
+
+        return shard_order(order, *shard)
 
 
 def _mix(*xs: int) -> int:

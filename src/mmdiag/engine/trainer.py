@@ -7,6 +7,8 @@
 - Named loss terms: every key ending in `_loss`, from the loss module AND the model outputs
   (e.g. a mixture-of-experts balance term), is summed — a new term never touches this loop.
 - Optional mixed precision, gradient accumulation and clipping; a progress bar per epoch.
+Under torchrun (rules with gpu > 1) the model is wrapped in DistributedDataParallel, each rank trains on
+its shard of the epoch's order and only rank 0 writes (mmdiag.cluster.ddp).
 The inner loop does no host synchronisation per step (loss sums stay on device until the epoch
 ends), so it costs nearly nothing over a bare PyTorch loop (`bench/engine_overhead.py`).
 """
@@ -26,6 +28,7 @@ import torch
 from torch import Tensor, nn
 from tqdm import tqdm
 
+from mmdiag.cluster import ddp
 from mmdiag.data.batches import Augment, SampleSet
 from mmdiag.engine.device import pick_device, to_device
 from mmdiag.engine.optim import build_optimizer, build_scheduler
@@ -104,11 +107,15 @@ def fit(
     device = device or pick_device()
     model.to(device)
     done_path, last_path, best_path = ckpt_dir / "done.json", ckpt_dir / "last.pt", ckpt_dir / "best.pt"
+    rng_path = ckpt_dir / "rng.pt"
+    main = ddp.is_main()
     minimise = "loss" in spec.select
 
     if done_path.exists() and read_json(done_path).get("fingerprint") == fingerprint:
         done = read_json(done_path)
         model.load_state_dict(torch.load(best_path, map_location=device, weights_only=True))
+        if rng_path.exists():  # continue with the RNG state this stage ended with, as an uninterrupted run does
+            set_rng_state(torch.load(rng_path, map_location="cpu", weights_only=False))
         log.info("%s: already trained (best epoch %s), loaded %s", desc, done["best_epoch"], best_path)
         return FitResult(done["history"], done["best_epoch"], done["best_score"], None, 0.0)
 
@@ -139,13 +146,15 @@ def fit(
         else:
             log.info("%s: ignoring checkpoint %s written with other settings", desc, last_path)
 
+    net = ddp.wrap_model(model, device)  # the model itself outside torchrun
+    shard = (ddp.rank(), ddp.world_size())
     t0 = time.perf_counter()
     for epoch in range(start, spec.epochs):
         t_epoch = time.perf_counter()
         model.train()
         sums: dict[str, Tensor] = {}
         seen = 0
-        n_batches = train.num_batches(spec.batch_size, spec.drop_last)
+        n_batches = train.num_batches(spec.batch_size, spec.drop_last, shard=shard)
         batches = train.batches(
             spec.batch_size,
             epoch=epoch,
@@ -154,12 +163,13 @@ def fit(
             drop_last=spec.drop_last,
             sampler=spec.sampler,
             augment=augment,
+            shard=shard,
         )
         bar = tqdm(
             batches,
             total=n_batches,
             desc=f"{desc} {epoch + 1}/{spec.epochs}",
-            disable=not spec.progress,
+            disable=not (spec.progress and main),
             leave=False,
             mininterval=1.0,
         )
@@ -168,7 +178,7 @@ def fit(
             batch = to_device(batch, device)
             ctx = torch.autocast(device.type, dtype=amp_dtype) if use_amp else nullcontext()
             with ctx:
-                outputs = model(batch)
+                outputs = net(batch)
                 total, terms = sum_losses(loss_fn(outputs, batch), outputs)
             scaler.scale(total / spec.accumulate).backward()
             if (i + 1) % spec.accumulate == 0 or i + 1 == n_batches:
@@ -182,8 +192,10 @@ def fit(
             seen += bs
             for k, v in terms.items():
                 sums[k] = sums.get(k, 0.0) + v * bs
+        totals = ddp.all_reduce_sum({**sums, "_seen": torch.tensor(float(seen), device=device)})
+        seen_all = float(totals.pop("_seen"))
         record: dict[str, float] = {"epoch": epoch, "lr": opt.param_groups[0]["lr"]}
-        record.update({f"train_{k}": float(v) / max(seen, 1) for k, v in sums.items()})
+        record.update({f"train_{k}": float(v) / max(seen_all, 1) for k, v in totals.items()})
         record["train_seconds"] = time.perf_counter() - t_epoch
         if evaluate is not None:
             t_eval = time.perf_counter()
@@ -195,39 +207,45 @@ def fit(
                 sched.step(-score if minimise else score)
             else:
                 sched.step()
-        if evaluate is None or _better(score, best_score, minimise):
+        improved = evaluate is None or _better(score, best_score, minimise)
+        if improved:
             best_score, best_epoch = score, epoch
-            _save(best_path, model.state_dict())
         history.append(record)
-        _save(
-            last_path,
-            {
-                "model": model.state_dict(),
-                "optimizer": opt.state_dict(),
-                "scheduler": sched.state_dict() if sched is not None else None,
-                "scaler": scaler.state_dict(),
-                "rng": rng_state(),
-                "epoch": epoch,
-                "history": history,
-                "best_score": best_score,
-                "best_epoch": best_epoch,
-                "fingerprint": fingerprint,
-            },
-        )
+        if main:  # every rank evaluated the whole validation set, so all agree on `improved`
+            if improved:
+                _save(best_path, model.state_dict())
+            _save(
+                last_path,
+                {
+                    "model": model.state_dict(),
+                    "optimizer": opt.state_dict(),
+                    "scheduler": sched.state_dict() if sched is not None else None,
+                    "scaler": scaler.state_dict(),
+                    "rng": rng_state(),
+                    "epoch": epoch,
+                    "history": history,
+                    "best_score": best_score,
+                    "best_epoch": best_epoch,
+                    "fingerprint": fingerprint,
+                },
+            )
+        ddp.barrier()
         shown = ", ".join(f"{k}={v:.4f}" for k, v in record.items() if k != "epoch")
         log.info("%s epoch %d/%d: %s", desc, epoch + 1, spec.epochs, shown)
 
     if spec.epochs > 0:
         model.load_state_dict(torch.load(best_path, map_location=device, weights_only=True))
     seconds = time.perf_counter() - t0
-    write_json(
-        done_path,
-        {
+    if main:
+        _save(rng_path, rng_state())  # what a later stage of the same run continues from
+        done = {
             "fingerprint": fingerprint,
             "history": history,
             "best_epoch": best_epoch,
             "best_score": best_score,
             "seconds": seconds,
-        },
-    )
+        }
+        write_json(done_path, done)
+        last_path.unlink(missing_ok=True)  # optimiser state is dead weight once the stage is done
+    ddp.barrier()
     return FitResult(history, best_epoch, best_score, resumed_from, seconds)

@@ -14,9 +14,16 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
-from scipy import stats as sps
 
 from mmdiag.eval.metrics import _labels, _same_length, _scores, classification_metrics, flatten_metrics
+
+
+def _sps() -> Any:
+    """scipy.stats, imported on first use: it costs ~0.6 s and every training job imports this module
+    for the bootstrap, which needs only numpy."""
+    from scipy import stats
+
+    return stats
 
 
 @dataclass(frozen=True)
@@ -154,9 +161,9 @@ def _delong_components(y_true: Any, scores: Sequence[Any]) -> tuple[np.ndarray, 
     m, n = pos.shape[1], neg.shape[1]
     if m < 2 or n < 2:
         raise ValueError(f"DeLong needs at least 2 positives and 2 negatives, got {m} and {n}")
-    tx = sps.rankdata(pos, axis=1)
-    ty = sps.rankdata(neg, axis=1)
-    tz = sps.rankdata(np.hstack([pos, neg]), axis=1)
+    tx = _sps().rankdata(pos, axis=1)
+    ty = _sps().rankdata(neg, axis=1)
+    tz = _sps().rankdata(np.hstack([pos, neg]), axis=1)
     aucs = (tz[:, :m].sum(axis=1) / m - (m + 1) / 2.0) / n
     v10 = (tz[:, :m] - tx) / n
     v01 = 1.0 - (tz[:, m:] - ty) / m
@@ -172,7 +179,7 @@ def delong_auc_ci(y_true: Any, scores: Any, alpha: float = 0.05) -> dict[str, fl
     _check_alpha(alpha)
     aucs, cov = _delong_components(y_true, [scores])
     auc, se = float(aucs[0]), math.sqrt(max(float(cov[0, 0]), 0.0))
-    half = float(sps.norm.ppf(1.0 - alpha / 2.0)) * se
+    half = float(_sps().norm.ppf(1.0 - alpha / 2.0)) * se
     return {"auc": auc, "se": se, "low": max(0.0, auc - half), "high": min(1.0, auc + half)}
 
 
@@ -195,14 +202,14 @@ def delong_test(y_true: Any, scores_a: Any, scores_b: Any, alpha: float = 0.05) 
     diff = float(aucs[0] - aucs[1])
     se = math.sqrt(max(float(cov[0, 0] + cov[1, 1] - 2.0 * cov[0, 1]), 0.0))
     z = _z_score(diff, se)
-    half = float(sps.norm.ppf(1.0 - alpha / 2.0)) * se
+    half = float(_sps().norm.ppf(1.0 - alpha / 2.0)) * se
     return {
         "auc_a": float(aucs[0]),
         "auc_b": float(aucs[1]),
         "diff": diff,
         "se": se,
         "z": z,
-        "p": float(2.0 * sps.norm.sf(abs(z))),
+        "p": float(2.0 * _sps().norm.sf(abs(z))),
         "ci_low": diff - half,
         "ci_high": diff + half,
     }
@@ -225,10 +232,10 @@ def mcnemar_from_counts(b: int, c: int, exact: bool | None = None) -> dict[str, 
         return {"b": b, "c": c, "statistic": 0.0, "p": 1.0, "method": "exact" if use_exact else "chi2"}
     if use_exact:
         stat = float(min(b, c))
-        p = min(1.0, 2.0 * float(sps.binom.cdf(min(b, c), n, 0.5)))
+        p = min(1.0, 2.0 * float(_sps().binom.cdf(min(b, c), n, 0.5)))
         return {"b": b, "c": c, "statistic": stat, "p": p, "method": "exact"}
     stat = (abs(b - c) - 1.0) ** 2 / n
-    return {"b": b, "c": c, "statistic": stat, "p": float(sps.chi2.sf(stat, 1)), "method": "chi2"}
+    return {"b": b, "c": c, "statistic": stat, "p": float(_sps().chi2.sf(stat, 1)), "method": "chi2"}
 
 
 def mcnemar_test(correct_a: Any, correct_b: Any, exact: bool | None = None) -> dict[str, Any]:
@@ -262,7 +269,7 @@ def two_proportion_z_test(k1: int, n1: int, k2: int, n2: int) -> dict[str, float
     pooled = (k1 + k2) / (n1 + n2)
     se = math.sqrt(pooled * (1.0 - pooled) * (1.0 / n1 + 1.0 / n2))
     z = (p1 - p2) / se if se > 0 else 0.0
-    return {"z": z, "p": float(2.0 * sps.norm.sf(abs(z))), "p1": p1, "p2": p2, "diff": p1 - p2}
+    return {"z": z, "p": float(2.0 * _sps().norm.sf(abs(z))), "p1": p1, "p2": p2, "diff": p1 - p2}
 
 
 def chi2_test(table: Any, correction: bool = True) -> dict[str, Any]:
@@ -280,5 +287,5 @@ def chi2_test(table: Any, correction: bool = True) -> dict[str, Any]:
     t = t[t.sum(axis=1) > 0][:, t.sum(axis=0) > 0]
     if t.shape[0] < 2 or t.shape[1] < 2:
         raise ValueError(f"need at least 2 non-empty rows and columns, got {t.shape} after dropping empties")
-    res = sps.chi2_contingency(t, correction=correction)
+    res = _sps().chi2_contingency(t, correction=correction)
     return {"chi2": float(res.statistic), "dof": int(res.dof), "p": float(res.pvalue)}

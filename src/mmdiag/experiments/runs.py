@@ -6,6 +6,7 @@ Run folder: `model.pt` ({state, model_config}), `history.csv`, `predictions_<set
 
 from __future__ import annotations
 
+import shutil
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -16,6 +17,7 @@ import torch
 from torch import nn
 
 from mmdiag.config import config_hash
+from mmdiag.dvc_yaml import write_dvc_metrics
 from mmdiag.experiments.context import Context
 from mmdiag.experiments.evaluation import (
     attribute_scores,
@@ -28,6 +30,7 @@ from mmdiag.experiments.evaluation import (
 from mmdiag.experiments.provenance import provenance
 from mmdiag.io import atomic_path, write_json
 from mmdiag.models.encoders.timm_image import pretrained_report
+from mmdiag.reporting.dvc_plots import write_run_plots
 
 
 def evaluate_sets(
@@ -46,7 +49,10 @@ def evaluate_sets(
         samples = ctx.samples(path, partition, modalities)
         with inference_mode(model):
             pred = predict(model, samples, 256, tta=tta)
-        predictions_frame(pred, samples, ctx.labels).to_csv(run_dir / f"predictions_{name}.csv", index=False)
+        pred_csv = run_dir / f"predictions_{name}.csv"
+        with atomic_path(pred_csv) as tmp:
+            predictions_frame(pred, samples, ctx.labels).to_csv(tmp, index=False)
+        write_run_plots(run_dir, pred_csv, ctx.labels, ctx.dataset.get("positive_label"))  # DVC plots
         results[name] = {
             "n_samples": len(samples),
             "n_cases": len(set(pred["case_ids"])),
@@ -91,5 +97,13 @@ def finish_run(
     )
     write_json(run_dir / "run.json", record)
     metrics = {"run": record, "eval": dict(results)}
-    write_json(run_dir / "metrics.json", metrics)
+    write_dvc_metrics(run_dir, metrics)  # the flat headline metrics `dvc metrics show/diff` compare
+    write_json(run_dir / "metrics.json", metrics)  # last: it is the rule's declared output
+    drop_checkpoints(run_dir)
     return metrics
+
+
+def drop_checkpoints(run_dir: Path) -> None:
+    """Remove a finished run's resume checkpoints (`ckpt/`): `model.pt` holds the final weights, and the
+    per-phase best/last states would otherwise double a run's disk use."""
+    shutil.rmtree(run_dir / "ckpt", ignore_errors=True)

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from mmdiag.cluster import ddp
 from mmdiag.config import deep_merge
 from mmdiag.data.batches import SampleSet
 from mmdiag.engine.device import device_description, pick_device
@@ -118,6 +119,8 @@ def train_model(
         fingerprint=ctx.fingerprint(*settings),
         desc=run["name"],
     )
+    if not ddp.is_main():  # under torchrun only rank 0 evaluates and writes
+        return {}
     model.to(device)
     results = evaluate_sets(ctx, model, mods, eval_sets, run_dir, tta=run.get("tta"))
     extra = {

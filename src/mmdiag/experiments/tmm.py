@@ -26,14 +26,16 @@ import pandas as pd
 import torch
 from torch import nn
 
+from mmdiag.cluster import ddp
 from mmdiag.config import deep_merge
 from mmdiag.data.batches import SampleSet
+from mmdiag.dvc_yaml import write_dvc_metrics
 from mmdiag.engine.device import device_description, pick_device
 from mmdiag.engine.seed import seed_everything
 from mmdiag.engine.trainer import fit
 from mmdiag.experiments.context import Context
 from mmdiag.experiments.provenance import now
-from mmdiag.experiments.runs import evaluate_sets, finish_run
+from mmdiag.experiments.runs import drop_checkpoints, evaluate_sets, finish_run
 from mmdiag.experiments.supervised import build_objective, classification_evaluator, fit_spec
 from mmdiag.io import atomic_path, file_sha256, read_json, write_json
 from mmdiag.models.tmmnet import TMMNet, tmmnet
@@ -142,8 +144,11 @@ def train_stage1(ctx: Context, encoder: str, modality: str, split_path: str | Pa
         desc=f"stage1 {encoder}/{modality}",
     )
     path = out_dir / "stage1.pt"
-    with atomic_path(path) as tmp:
-        torch.save({"state": stage1_state(model.cpu(), modality), "model_config": cfg}, tmp)
+    if ddp.is_main():  # under torchrun only rank 0 writes; the others wait until the file is there
+        with atomic_path(path) as tmp:
+            torch.save({"state": stage1_state(model.cpu(), modality), "model_config": cfg}, tmp)
+        drop_checkpoints(out_dir)
+    ddp.barrier()
     return path
 
 
@@ -251,6 +256,8 @@ def train_arm(
             p.requires_grad_(True)
     run_phase("classify", {"cls"} | guidance, schedule["classify"], select, cls_eval)
 
+    if not ddp.is_main():  # under torchrun only rank 0 evaluates and writes
+        return {}
     model.to(device)
     results = evaluate_sets(ctx, model, mods, eval_sets, run_dir)
     return finish_run(
@@ -302,5 +309,6 @@ def summarize_cv(fold_metrics: Sequence[str | Path], out: str | Path) -> dict[st
         "splits": [r["run"]["split"] for r in runs],
         "fold_runs": [str(p) for p in fold_metrics],
     }
+    write_dvc_metrics(Path(out).parent, record)  # mean/std per metric for `dvc metrics show`
     write_json(out, record)
     return record
