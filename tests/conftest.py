@@ -111,9 +111,9 @@ def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TinyRun]:
     remote = base / "remote"
     if shutil.which(tool("dvc")):  # a git + DVC repository from the start: the DVC module versions these results
         git(work, "init", "-q")
-        dvc(work, "init", "-q")
+        dvc(work, "init", "-q", "--force")  # the copy holds the project's .dvc/: start from a clean one
         dvc(work, "config", "core.analytics", "false")
-        dvc(work, "remote", "add", "-d", "local", str(remote))
+        dvc(work, "remote", "add", "-d", "--force", "local", str(remote))
         dvc(work, "config", "--local", "cache.type", "hardlink")
     t0 = time.perf_counter()
     snakemake(work, "--cores", "2", "--quiet", "--", "all", timeout=1200)
