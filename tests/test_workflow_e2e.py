@@ -86,8 +86,13 @@ def test_wrong_config_type_stops_before_any_job(tiny_run: TinyRun, tmp_path: Pat
 
 
 def test_changing_a_setting_reruns_only_the_jobs_that_read_it(tiny_run: TinyRun, tmp_path: Path) -> None:
-    """Each rule's `settings` param holds the config keys it reads (Snakemake's params trigger, isolated here:
-    the DVC module may already have re-linked files, which moves folder modification times)."""
+    """Each rule's `settings` param holds the config keys it reads (Snakemake's params trigger).
+
+    The DVC tests may already have run `dvc commit` in this sandbox, which re-links files and moves
+    modification times; Snakemake compares those whatever the rerun triggers, so the sandbox is first
+    brought back in order with `snakemake --touch` (what `make restore` does) to isolate the params trigger."""
+    touch = [tool("snakemake"), "all", "--touch", "--cores", "1", "--quiet", "--configfile", "tests/configs/tiny.yaml"]
+    assert run(touch, tiny_run.work, 300, sandbox_env()).returncode == 0
     delta = tmp_path / "delta.yaml"
     delta.write_text(yaml.safe_dump({"evaluation": {"bootstrap": 51}}))
     cmd = [
