@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from pathlib import Path
 from typing import Any
@@ -52,6 +53,7 @@ SPEC = FitSpec(
     scheduler={"name": "step", "step_size": 2, "gamma": 0.5},
     progress=False,
     select="val_loss",
+    checkpoint_every_s=0,  # a resume checkpoint after every epoch but the last
 )
 
 
@@ -132,3 +134,34 @@ def test_accumulation_and_clipping_run(tiny_cache: Path, tmp_path: Path) -> None
     seed_everything(0)
     result = fit(TinyNet(), build_loss("ce"), samples, spec, tmp_path / "acc", evaluate=None)
     assert len(result.history) == 1 and result.history[0]["train_loss"] > 0
+
+
+def test_checkpoint_interval_limits_disk_writes(tiny_cache: Path, tmp_path: Path) -> None:
+    """With a long interval no resume checkpoint is written mid-stage; the stage ends with best.pt and done.json
+    and no last.pt, and the weights are the same as with a checkpoint after every epoch."""
+    samples = _samples(tiny_cache)
+    seed_everything(0)
+    every_epoch = TinyNet()
+    fit(every_epoch, build_loss("ce"), samples, SPEC, tmp_path / "every", evaluate=_val(samples))
+
+    calls = {"n": 0}
+    val = _val(samples)
+
+    def crash_in_epoch_3(model: nn.Module) -> dict[str, float]:
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt("killed")
+        return val(model)
+
+    rare = dataclasses.replace(SPEC, checkpoint_every_s=3600)
+    seed_everything(0)
+    with pytest.raises(KeyboardInterrupt):
+        fit(TinyNet(), build_loss("ce"), samples, rare, tmp_path / "rare", evaluate=crash_in_epoch_3)
+    assert not list((tmp_path / "rare").glob("*.pt"))  # nothing written yet: the rerun starts over
+    seed_everything(0)
+    model = TinyNet()
+    result = fit(model, build_loss("ce"), samples, rare, tmp_path / "rare", evaluate=_val(samples))
+    assert result.resumed_from is None
+    assert sorted(p.name for p in (tmp_path / "rare").iterdir()) == ["best.pt", "done.json", "rng.pt"]
+    for a, b in zip(every_epoch.state_dict().values(), model.state_dict().values()):
+        assert torch.equal(a, b)

@@ -168,6 +168,13 @@ def _trainer() -> dict[str, Any]:
             "accumulate": prop("integer", 1, "gradient accumulation steps", minimum=1),
             "sampler": prop("string", "uniform", "uniform | class_balanced", enum=["uniform", "class_balanced"]),
             "drop_last": prop("boolean", False, "drop the last incomplete batch"),
+            "checkpoint_every_s": prop(
+                "number",
+                60,
+                "write the resume checkpoint (last.pt) at most this often, in seconds; 0 = after every epoch. "
+                "A killed job loses at most this much training and resumes to the same result",
+                minimum=0,
+            ),
             "device": prop("string", "auto", "auto (CUDA when present) | cpu | cuda"),
         },
         "the training engine",

@@ -57,6 +57,7 @@ class FitSpec:
     sampler: str = "uniform"  # uniform | class_balanced
     drop_last: bool = False
     progress: bool = True
+    checkpoint_every_s: float = 60.0  # write the resume checkpoint at most this often; 0 = after every epoch
 
     @classmethod
     def from_config(cls, cfg: Mapping[str, Any], **overrides: Any) -> FitSpec:
@@ -86,6 +87,11 @@ def _save(path: Path, obj: Any) -> None:
         torch.save(obj, tmp)
 
 
+def _snapshot(model: nn.Module) -> dict[str, Tensor]:
+    """A detached copy of the weights (memory copy, no disk): the best epoch's, written once at the end."""
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
 def fit(
     model: nn.Module,
     loss_fn: LossFn,
@@ -102,6 +108,10 @@ def fit(
     """Train `model` for `spec.epochs`, resuming from `ckpt_dir` when a matching checkpoint exists.
 
     On return the model holds the best-val weights (the last epoch's when `evaluate` is None).
+    Disk writes cost real time on short epochs, so the best weights are kept in memory and written once
+    when the stage ends (`best.pt`), and the resume checkpoint (`last.pt`: weights, optimiser, RNG, best
+    weights) at most every `spec.checkpoint_every_s` seconds, never after the final epoch (the stage's
+    `done.json` supersedes it). A killed job loses at most that much training and resumes exactly.
     """
     ckpt_dir = Path(ckpt_dir)
     device = device or pick_device()
@@ -129,6 +139,7 @@ def fit(
     history: list[dict[str, float]] = []
     best_score: float | None = None
     best_epoch = -1
+    best_state: dict[str, Tensor] | None = None
     start = 0
     resumed_from = None
     if last_path.exists():
@@ -141,6 +152,7 @@ def fit(
             scaler.load_state_dict(state["scaler"])
             set_rng_state(state["rng"])
             history, best_score, best_epoch = state["history"], state["best_score"], state["best_epoch"]
+            best_state = state["best_model"]
             start = resumed_from = state["epoch"] + 1
             log.info("%s: resuming from checkpoint %s (epoch %d of %d done)", desc, last_path, start, spec.epochs)
         else:
@@ -148,7 +160,7 @@ def fit(
 
     net = ddp.wrap_model(model, device)  # the model itself outside torchrun
     shard = (ddp.rank(), ddp.world_size())
-    t0 = time.perf_counter()
+    t0 = last_saved = time.perf_counter()
     for epoch in range(start, spec.epochs):
         t_epoch = time.perf_counter()
         model.train()
@@ -208,16 +220,17 @@ def fit(
             else:
                 sched.step()
         improved = evaluate is None or _better(score, best_score, minimise)
-        if improved:
+        if improved:  # every rank evaluated the whole validation set, so all agree on `improved`
             best_score, best_epoch = score, epoch
+            best_state = None if evaluate is None else _snapshot(model)  # None: the final weights are best
         history.append(record)
-        if main:  # every rank evaluated the whole validation set, so all agree on `improved`
-            if improved:
-                _save(best_path, model.state_dict())
+        final = epoch + 1 == spec.epochs
+        if main and not final and time.perf_counter() - last_saved >= spec.checkpoint_every_s:
             _save(
                 last_path,
                 {
                     "model": model.state_dict(),
+                    "best_model": best_state,
                     "optimizer": opt.state_dict(),
                     "scheduler": sched.state_dict() if sched is not None else None,
                     "scaler": scaler.state_dict(),
@@ -229,14 +242,16 @@ def fit(
                     "fingerprint": fingerprint,
                 },
             )
+            last_saved = time.perf_counter()
         ddp.barrier()
         shown = ", ".join(f"{k}={v:.4f}" for k, v in record.items() if k != "epoch")
         log.info("%s epoch %d/%d: %s", desc, epoch + 1, spec.epochs, shown)
 
-    if spec.epochs > 0:
-        model.load_state_dict(torch.load(best_path, map_location=device, weights_only=True))
+    if best_state is not None:
+        model.load_state_dict(best_state)
     seconds = time.perf_counter() - t0
     if main:
+        _save(best_path, model.state_dict())
         _save(rng_path, rng_state())  # what a later stage of the same run continues from
         done = {
             "fingerprint": fingerprint,
