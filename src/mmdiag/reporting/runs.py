@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import pandas as pd
 
@@ -40,20 +40,25 @@ MISSING = Cell(math.nan)
 
 
 @dataclass
-class Run:
-    """One run folder, addressed by its `metrics.json`."""
+class MetricsFile:
+    """A `metrics.json` and its parsed contents; the folder it sits in holds the rest of the record."""
 
     metrics_path: Path
     metrics: dict[str, Any] = field(repr=False)
 
     @classmethod
-    def load(cls, metrics_path: str | Path) -> Run:
+    def load(cls, metrics_path: str | Path) -> Self:
         path = Path(metrics_path)
         return cls(path, read_json(path))
 
     @property
     def dir(self) -> Path:
         return self.metrics_path.parent
+
+
+@dataclass
+class Run(MetricsFile):
+    """One run folder, addressed by its `metrics.json`."""
 
     @cached_property
     def record(self) -> dict[str, Any]:
@@ -106,28 +111,18 @@ class Run:
 
 
 @dataclass
-class CVRun:
+class CVRun(MetricsFile):
     """A k-fold cross-validation summary (`tmmnet_cv/<centre>/metrics.json`) and its fold runs."""
-
-    metrics_path: Path
-    metrics: dict[str, Any] = field(repr=False)
-
-    @classmethod
-    def load(cls, metrics_path: str | Path) -> CVRun:
-        path = Path(metrics_path)
-        return cls(path, read_json(path))
 
     @property
     def name(self) -> str:
         """The folder name (the centre, for TMM-Net's Table 4)."""
-        return self.metrics_path.parent.name
+        return self.dir.name
 
     @property
     def folds(self) -> list[Run]:
         """Fold runs in fold order (`fold<i>/metrics.json`)."""
-        return [
-            Run.load(self.metrics_path.parent / f"fold{i}" / "metrics.json") for i in range(len(self.metrics["folds"]))
-        ]
+        return [Run.load(self.dir / f"fold{i}" / "metrics.json") for i in range(len(self.metrics["folds"]))]
 
     def fold_values(self, key: str) -> list[float]:
         return [_float(f.get(key)) for f in self.metrics["folds"]]
