@@ -74,18 +74,24 @@ def _train(tiny_cache: Path, ckpt: Path, evaluate) -> tuple[TinyNet, Any]:
     return model, result
 
 
+def _killed_in_epoch(n: int, evaluate):
+    """`evaluate`, except that its n-th call raises KeyboardInterrupt: a job killed during epoch n."""
+    calls = {"n": 0}
+
+    def wrapped(model: nn.Module) -> dict[str, float]:
+        calls["n"] += 1
+        if calls["n"] == n:
+            raise KeyboardInterrupt("killed")
+        return evaluate(model)
+
+    return wrapped
+
+
 def test_resume_after_interruption_matches_uninterrupted(tiny_cache: Path, tmp_path: Path, caplog) -> None:
     samples = _samples(tiny_cache)
     full_model, full = _train(tiny_cache, tmp_path / "full", _val(samples))
 
-    calls = {"n": 0}
-    val = _val(samples)
-
-    def crash_in_epoch_3(model: nn.Module) -> dict[str, float]:
-        calls["n"] += 1
-        if calls["n"] == 3:
-            raise KeyboardInterrupt("killed")
-        return val(model)
+    crash_in_epoch_3 = _killed_in_epoch(3, _val(samples))
 
     with pytest.raises(KeyboardInterrupt):
         _train(tiny_cache, tmp_path / "resumed", crash_in_epoch_3)
@@ -144,14 +150,7 @@ def test_checkpoint_interval_limits_disk_writes(tiny_cache: Path, tmp_path: Path
     every_epoch = TinyNet()
     fit(every_epoch, build_loss("ce"), samples, SPEC, tmp_path / "every", evaluate=_val(samples))
 
-    calls = {"n": 0}
-    val = _val(samples)
-
-    def crash_in_epoch_3(model: nn.Module) -> dict[str, float]:
-        calls["n"] += 1
-        if calls["n"] == 3:
-            raise KeyboardInterrupt("killed")
-        return val(model)
+    crash_in_epoch_3 = _killed_in_epoch(3, _val(samples))
 
     rare = dataclasses.replace(SPEC, checkpoint_every_s=3600)
     seed_everything(0)
