@@ -164,3 +164,26 @@ def test_checkpoint_interval_limits_disk_writes(tiny_cache: Path, tmp_path: Path
     assert sorted(p.name for p in (tmp_path / "rare").iterdir()) == ["best.pt", "done.json", "rng.pt"]
     for a, b in zip(every_epoch.state_dict().values(), model.state_dict().values()):
         assert torch.equal(a, b)
+
+
+def test_best_weights_from_before_an_interruption_survive_the_resume(tiny_cache: Path, tmp_path: Path) -> None:
+    """The best epoch (here the first: the fake validation loss only rises) ends before the kill; the resumed
+    run must return those weights, carried in the resume checkpoint, not its own last epoch's."""
+
+    def rising_loss() -> Any:
+        calls = {"n": 0}
+
+        def evaluate(model: nn.Module) -> dict[str, float]:
+            calls["n"] += 1
+            return {"val_loss": float(calls["n"])}
+
+        return evaluate
+
+    full_model, full = _train(tiny_cache, tmp_path / "full", rising_loss())
+    assert full.best_epoch == 0
+    with pytest.raises(KeyboardInterrupt):
+        _train(tiny_cache, tmp_path / "resumed", _killed_in_epoch(3, rising_loss()))
+    resumed_model, resumed = _train(tiny_cache, tmp_path / "resumed", rising_loss())
+    assert resumed.resumed_from == 2 and resumed.best_epoch == 0
+    for a, b in zip(full_model.state_dict().values(), resumed_model.state_dict().values()):
+        assert torch.equal(a, b)

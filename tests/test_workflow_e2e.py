@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from conftest import TinyRun
-from workflow_sandbox import run, sandbox_env, tool
+from workflow_sandbox import run, sandbox_env, snakemake, tool
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 
@@ -91,8 +91,7 @@ def test_changing_a_setting_reruns_only_the_jobs_that_read_it(tiny_run: TinyRun,
     The DVC tests may already have run `dvc commit` in this sandbox, which re-links files and moves
     modification times; Snakemake compares those whatever the rerun triggers, so the sandbox is first
     brought back in order with `snakemake --touch` (what `make restore` does) to isolate the params trigger."""
-    touch = [tool("snakemake"), "all", "--touch", "--cores", "1", "--quiet", "--configfile", "tests/configs/tiny.yaml"]
-    assert run(touch, tiny_run.work, 300, sandbox_env()).returncode == 0
+    snakemake(tiny_run.work, "--touch", "--cores", "1", "--quiet", "--", "all", timeout=300, env=sandbox_env())
     delta = tmp_path / "delta.yaml"
     delta.write_text(yaml.safe_dump({"evaluation": {"bootstrap": 51}}))
     cmd = [

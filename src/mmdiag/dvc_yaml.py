@@ -113,15 +113,6 @@ class Job:
         return "-".join(re.sub(r"[^A-Za-z0-9_]", "_", p) for p in parts)
 
 
-@contextlib.contextmanager
-def _cwd(path: Path) -> Iterator[None]:
-    before = Path.cwd()
-    try:
-        yield
-    finally:
-        os.chdir(before)
-
-
 def snakemake_dag(root: Path, configfiles: Sequence[str] = (), target: str = "all") -> tuple[list[Job], dict]:
     """Every job of `target` (forced, so existing outputs do not hide jobs) in dependency order, and the config."""
     from snakemake.api import SnakemakeApi
@@ -134,7 +125,7 @@ def snakemake_dag(root: Path, configfiles: Sequence[str] = (), target: str = "al
     )
 
     root = Path(root).resolve()
-    with _cwd(root), SnakemakeApi(OutputSettings(quiet={Quietness.ALL})) as api:
+    with contextlib.chdir(root), SnakemakeApi(OutputSettings(quiet={Quietness.ALL})) as api:
         wf_api = api.workflow(
             resource_settings=ResourceSettings(),
             config_settings=ConfigSettings(configfiles=[root / c for c in configfiles]),

@@ -10,7 +10,7 @@
 Under torchrun (rules with gpu > 1) the model is wrapped in DistributedDataParallel, each rank trains on
 its shard of the epoch's order and only rank 0 writes (mmdiag.cluster.ddp).
 The inner loop does no host synchronisation per step (loss sums stay on device until the epoch
-ends), so it costs nearly nothing over a bare PyTorch loop (`bench/engine_overhead.py`).
+ends), so it costs nearly nothing over a bare PyTorch loop (`bench/run_all.py`, ratio (a)).
 """
 
 from __future__ import annotations

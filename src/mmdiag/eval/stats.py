@@ -161,9 +161,10 @@ def _delong_components(y_true: Any, scores: Sequence[Any]) -> tuple[np.ndarray, 
     m, n = pos.shape[1], neg.shape[1]
     if m < 2 or n < 2:
         raise ValueError(f"DeLong needs at least 2 positives and 2 negatives, got {m} and {n}")
-    tx = _sps().rankdata(pos, axis=1)
-    ty = _sps().rankdata(neg, axis=1)
-    tz = _sps().rankdata(np.hstack([pos, neg]), axis=1)
+    rankdata = _sps().rankdata
+    tx = rankdata(pos, axis=1)
+    ty = rankdata(neg, axis=1)
+    tz = rankdata(np.hstack([pos, neg]), axis=1)
     aucs = (tz[:, :m].sum(axis=1) / m - (m + 1) / 2.0) / n
     v10 = (tz[:, :m] - tx) / n
     v01 = 1.0 - (tz[:, m:] - ty) / m
