@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from mmdiag.dvc_yaml import (
     Job,
@@ -184,3 +185,11 @@ def test_flat_metrics_keep_scores_only(tmp_path: Path) -> None:
     (tmp_path / "metrics.json").write_text(json.dumps(cv))
     path = write_dvc_metrics(tmp_path)
     assert path.name == "dvc_metrics.json" and read_json(path) == {"cv": {"AUC_mean": 0.6, "AUC_std": 0.1}}
+
+
+def test_slurm_profile_sends_exactly_the_gpu_rules_to_the_gpu_partition(dag: tuple[list[Job], dict[str, Any]]) -> None:
+    """profiles/slurm lists rules by name; a GPU rule missing there would be submitted with --gpus to the CPU
+    partition, a CPU rule listed there would wait for a GPU node."""
+    jobs, _ = dag
+    profile = yaml.safe_load((REPO / "profiles" / "slurm" / "config.yaml").read_text())
+    assert set(profile["set-resources"]) == {job.rule for job in jobs if job.gpu}
