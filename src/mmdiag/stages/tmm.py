@@ -8,15 +8,27 @@ from typing import Any
 from mmdiag.experiments.context import Context
 
 
-def _context(config: dict[str, Any], meta: str) -> Context:
+def _context(config: dict[str, Any], meta: str, seed: str | None = None) -> Context:
+    """The run's context; a `seed` wildcard (tmmnet.seeds) overrides `config["seed"]` for this run only."""
+    if seed is not None:
+        config = {**config, "seed": int(seed)}
     return Context.open(config, Path(meta).parent)
 
 
-def pretrain(config: dict[str, Any], meta: str, split: str, ckpt: str, encoder: str, modality: str, **_: Any) -> None:
+def pretrain(
+    config: dict[str, Any],
+    meta: str,
+    split: str,
+    ckpt: str,
+    encoder: str,
+    modality: str,
+    seed: str | None = None,
+    **_: Any,
+) -> None:
     """Stage 1 (text-aligned pretraining) of `encoder` on `modality`, on the split's train partition."""
     from mmdiag.experiments.tmm import train_stage1
 
-    out = train_stage1(_context(config, meta), encoder, modality, split, Path(ckpt).parent)
+    out = train_stage1(_context(config, meta, seed), encoder, modality, split, Path(ckpt).parent)
     if Path(ckpt) != out:
         raise RuntimeError(f"stage 1 wrote {out}, the rule expects {ckpt}")
 
@@ -29,6 +41,7 @@ def train_arm(
     encoder: str,
     arm: str,
     external: str | None = None,
+    seed: str | None = None,
     **inputs: Any,
 ) -> None:
     """One arm on the single-centre split, evaluated in-centre (`test`) and on the other centre (`external`)."""
@@ -38,7 +51,7 @@ def train_arm(
     if external:
         eval_sets["multi_centre"] = (external, "test")
     stage1 = {k.removeprefix("stage1_"): v for k, v in inputs.items() if k.startswith("stage1_")}
-    run(_context(config, meta), arm, encoder, split, eval_sets, Path(metrics).parent, stage1 or None)
+    run(_context(config, meta, seed), arm, encoder, split, eval_sets, Path(metrics).parent, stage1 or None)
 
 
 def cv_fold(config: dict[str, Any], meta: str, split: str, metrics: str, **_: Any) -> None:
