@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import (
     accuracy_score,
+    balanced_accuracy_score,
     confusion_matrix,
     f1_score,
     precision_recall_fscore_support,
@@ -23,6 +24,8 @@ from mmdiag.eval.metrics import (
     attribute_accuracy,
     binary_auc,
     binary_metrics,
+    case_accuracy,
+    case_correct,
     classification_metrics,
     confusion,
     flatten_metrics,
@@ -58,7 +61,8 @@ def test_binary_metrics_by_hand():
     assert m["F1"] == pytest.approx(2 * 3 / (2 * 3 + 2 + 1))
     # AUC by counting the 24 positive-negative pairs: losses 0.4<0.6, 0.4<0.5, 0.5<0.6; one tie 0.5=0.5
     assert m["AUC"] == pytest.approx((24 - 3 - 0.5) / 24)
-    assert tuple(m) == BINARY_KEYS == ("SEN", "SPE", "Acc", "AUC", "precision", "recall", "F1")
+    assert tuple(m) == BINARY_KEYS == ("SEN", "SPE", "Acc", "AUC", "precision", "recall", "F1", "BAcc")
+    assert m["BAcc"] == pytest.approx((3 / 4 + 4 / 6) / 2)
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
@@ -74,6 +78,8 @@ def test_binary_metrics_equal_sklearn(seed):
     assert m["precision"] == pytest.approx(precision_score(y, pred))
     assert m["F1"] == pytest.approx(f1_score(y, pred))
     assert m["AUC"] == pytest.approx(roc_auc_score(y, p), abs=1e-12)
+    assert m["BAcc"] == pytest.approx(balanced_accuracy_score(y, pred))
+    assert tuple(m) == BINARY_KEYS
     m7 = binary_metrics(y, p, threshold=0.7)
     assert m7["SEN"] == pytest.approx(recall_score(y, (p >= 0.7).astype(int)))
 
@@ -83,6 +89,7 @@ def test_binary_metrics_undefined_values_are_nan():
     assert math.isnan(only_neg["AUC"]) and math.isnan(only_neg["SEN"])
     assert only_neg["SPE"] == pytest.approx(2 / 3)
     assert only_neg["F1"] == 0.0  # 2TP/(2TP+FP+FN) = 0/1
+    assert only_neg["BAcc"] == only_neg["SPE"]  # mean recall over the classes present (sklearn's rule)
     none_predicted = binary_metrics([1, 0, 1], [0.1, 0.2, 0.3])
     assert math.isnan(none_predicted["precision"])
     assert none_predicted["F1"] == 0.0 and none_predicted["SEN"] == 0.0
@@ -107,7 +114,7 @@ def test_multiclass_metrics_equal_sklearn(k, seed):
     pred = p.argmax(axis=1)
     labels = [f"c{i}" for i in range(k)]
     m = multiclass_metrics(y, p, labels)
-    assert tuple(m) == (*MULTICLASS_KEYS[:4], "F1_per_class", *MULTICLASS_KEYS[4:])
+    assert tuple(m) == (*MULTICLASS_KEYS[:4], "F1_per_class", *MULTICLASS_KEYS[4:], "SEN")
     prec, rec, f1, _ = precision_recall_fscore_support(y, pred, average="macro", zero_division=0)
     assert m["Acc"] == pytest.approx(accuracy_score(y, pred))
     assert (m["precision_macro"], m["recall_macro"], m["F1_macro"]) == pytest.approx((prec, rec, f1))
@@ -115,6 +122,10 @@ def test_multiclass_metrics_equal_sklearn(k, seed):
     assert [m["F1_per_class"][name] for name in labels] == pytest.approx(list(per_class))
     assert m["AUC_ovr"] == pytest.approx(roc_auc_score(y, p, multi_class="ovr"), abs=1e-12)
     assert m["AUC_ovo"] == pytest.approx(roc_auc_score(y, p, multi_class="ovo"), abs=1e-12)
+    assert m["AUC"] == m["AUC_ovr"]
+    assert m["BAcc"] == pytest.approx(balanced_accuracy_score(y, pred))
+    per_class_recall = recall_score(y, pred, average=None, labels=range(k), zero_division=0)
+    assert [m["SEN"][name] for name in labels] == pytest.approx(list(per_class_recall))
 
 
 def test_multiclass_never_predicted_class_counts_as_zero_precision():
@@ -150,7 +161,8 @@ def test_multiclass_absent_class_is_nan_safe():
 
 def test_multiclass_single_class_gives_nan_auc():
     m = multiclass_metrics([1, 1, 1], [[0.2, 0.5, 0.3], [0.1, 0.1, 0.8], [0.3, 0.4, 0.3]])
-    assert math.isnan(m["AUC_ovr"]) and math.isnan(m["AUC_ovo"])
+    assert math.isnan(m["AUC_ovr"]) and math.isnan(m["AUC_ovo"]) and math.isnan(m["AUC"])
+    assert math.isnan(m["SEN"]["0"]) and m["SEN"]["1"] == pytest.approx(2 / 3) and m["BAcc"] == pytest.approx(2 / 3)
     assert m["Acc"] == pytest.approx(2 / 3)
 
 
@@ -234,3 +246,35 @@ def test_attribute_accuracy_and_p_acc():
         attribute_accuracy({"a": [0]}, {"b": [0]})
     with pytest.raises(ValueError, match="do not match"):
         attribute_accuracy({"a": [0, 1]}, {"a": [0]})
+
+
+def test_p_bacc_skips_unannotated_and_balances_values():
+    y_true = {"a": np.array([0, 0, 0, 1, -1, -1]), "b": np.array([-1, -1, -1, -1, -1, -1])}
+    y_pred = {"a": np.array([0, 0, 0, 0, 1, 1]), "b": np.array([0, 0, 0, 0, 0, 0])}
+    out = attribute_accuracy(y_true, y_pred)
+    # majority answer: accuracy 3/4 on the 4 annotated rows, balanced (1 + 0) / 2; b has no annotation
+    assert out["a"] == pytest.approx(0.75) and out["a/BAcc"] == pytest.approx(0.5)
+    assert math.isnan(out["b"]) and math.isnan(out["b/BAcc"])
+    assert out["P-Acc"] == pytest.approx(0.75) and out["P-BAcc"] == pytest.approx(0.5)
+    assert out["a/BAcc"] == pytest.approx(balanced_accuracy_score(y_true["a"][:4], y_pred["a"][:4]))
+    with pytest.raises(ValueError, match="reserved"):
+        attribute_accuracy({"P-BAcc": [0]}, {"P-BAcc": [0]})
+
+
+# ---------------------------------------------------------------------------------------------- case level
+def test_case_accuracy_averages_probabilities_within_a_case():
+    groups = np.array(["b", "b", "a", "a", "c"])
+    y = np.array([1, 1, 0, 0, 1])
+    p = np.array([0.9, 0.2, 0.6, 0.3, 0.4])  # case b mean 0.55 -> 1 right; a 0.45 -> 0 right; c 0.4 -> 0 wrong
+    right, labels, pred = case_correct(y, p, groups, "binary")
+    assert right.tolist() == [True, True, False] and labels.tolist() == [0, 1, 1] and pred.tolist() == [0, 1, 0]
+    assert case_accuracy(y, p, groups, "binary") == pytest.approx(2 / 3)
+    two_col = np.column_stack([1 - p, p])
+    assert case_accuracy(y, two_col, groups, "binary") == pytest.approx(2 / 3)
+    # class 0 as the positive class: the same cases, the other column
+    assert case_accuracy(1 - y, two_col[:, ::-1], groups, "binary", positive_index=0) == pytest.approx(2 / 3)
+    # one row per case: Acc_case is Acc
+    yy, pp = _softmax_probs(80, 4, seed=9)
+    assert case_accuracy(yy, pp, np.arange(80), "multiclass") == multiclass_metrics(yy, pp)["Acc"]
+    with pytest.raises(ValueError, match="different labels"):
+        case_accuracy([0, 1], [0.2, 0.3], ["x", "x"], "binary")

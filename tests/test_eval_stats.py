@@ -10,7 +10,7 @@ import pytest
 from scipy import stats as sps
 from sklearn.metrics import roc_auc_score
 
-from mmdiag.eval.metrics import classification_metrics
+from mmdiag.eval.metrics import case_accuracy, case_correct, classification_metrics
 from mmdiag.eval.stats import (
     CI,
     bootstrap_ci,
@@ -312,10 +312,15 @@ def test_bootstrap_metrics_shares_replicates_and_matches_bootstrap_ci():
     y, prob, groups = _cases(60, 4, seed=2)
     res = bootstrap_metrics(y, prob, groups, "binary", n_boot=200, seed=11)
     point = classification_metrics(y, prob, "binary")
-    assert set(res) == set(point)
+    point["Acc_case"] = case_accuracy(y, prob, groups, "binary")
+    assert set(res) == set(point)  # every metric of classification_metrics, plus the case-level accuracy
     for key, ci in res.items():
         assert isinstance(ci, CI)
         assert ci.point == point[key] or (math.isnan(ci.point) and math.isnan(point[key]))
+    # a case drawn twice counts twice: resampling the per-case correctness (sorted case order) draws the same
+    right = case_correct(y, prob, groups, "binary")[0]
+    case_acc = bootstrap_ci(lambda i: float(right[i].mean()), np.arange(len(right)), n_boot=200, seed=11)
+    assert (res["Acc_case"].low, res["Acc_case"].high) == pytest.approx((case_acc.low, case_acc.high))
     acc = bootstrap_ci(lambda i: float(((prob[i] >= 0.5) == y[i]).mean()), groups, n_boot=200, seed=11)
     assert (res["Acc"].low, res["Acc"].high) == pytest.approx((acc.low, acc.high))
     # same seed, same numbers; another seed, other numbers; smaller confidence, narrower interval

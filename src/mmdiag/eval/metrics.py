@@ -1,5 +1,7 @@
 """Classification metrics for the papers' tables: SEN/SPE/Acc/AUC (TMM-Net) and macro P/R/F1 + OvR/OvO AUC
-(dual-branch).
+(dual-branch), with the task-independent keys every table can show whatever the number of classes:
+`Acc`, `Acc_case` (case level, `case_accuracy`), `BAcc` (balanced accuracy), `AUC` (binary: the positive
+class; multiclass: macro one-vs-rest) and, for multiclass tasks, `F1_macro` and `SEN/<label>`.
 
 Everything is computed from a confusion matrix (``np.bincount``) and a sort-and-search AUC (one sort per
 class), not per-metric scikit-learn calls: the bootstrap in `stats.py` evaluates every metric on ~1000
@@ -19,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-BINARY_KEYS: tuple[str, ...] = ("SEN", "SPE", "Acc", "AUC", "precision", "recall", "F1")
+BINARY_KEYS: tuple[str, ...] = ("SEN", "SPE", "Acc", "AUC", "precision", "recall", "F1", "BAcc")
 MULTICLASS_KEYS: tuple[str, ...] = (
     "Acc",
     "precision_macro",
@@ -27,7 +29,11 @@ MULTICLASS_KEYS: tuple[str, ...] = (
     "F1_macro",
     "AUC_ovr",
     "AUC_ovo",
+    "AUC",
+    "BAcc",
 )
+# nested (per-class) entries of `multiclass_metrics`; `flatten_metrics` makes them `<key>/<label>`
+MULTICLASS_PER_CLASS: tuple[str, ...] = ("F1_per_class", "SEN")
 TASKS: tuple[str, ...] = ("binary", "multiclass")
 
 
@@ -141,11 +147,13 @@ def _ovr_ovo(a: np.ndarray, counts: np.ndarray) -> tuple[float, float]:
 
 # -------------------------------------------------------------------------------------------------- binary
 def binary_metrics(y_true: Any, prob_pos: Any, threshold: float = 0.5) -> dict[str, float]:
-    """TMM-Net's SEN/SPE/Acc/AUC plus precision/recall/F1 of the positive class (label 1).
+    """TMM-Net's SEN/SPE/Acc/AUC plus precision/recall/F1 of the positive class (label 1) and BAcc.
 
     A case is predicted positive when ``prob_pos >= threshold`` (the ROC convention: sklearn's
     ``roc_curve`` thresholds are inclusive). Ratios with a zero denominator are NaN; F1 is
-    ``2TP / (2TP + FP + FN)``, so it is 0 (not NaN) when positives exist but none is found.
+    ``2TP / (2TP + FP + FN)``, so it is 0 (not NaN) when positives exist but none is found. BAcc is the
+    mean recall of the classes present in ``y_true`` ((SEN + SPE) / 2 when both are; sklearn's
+    ``balanced_accuracy_score``).
     """
     s = _scores(prob_pos, 1, "prob_pos")
     y = _labels(y_true, 2, "y_true")
@@ -161,7 +169,14 @@ def binary_metrics(y_true: Any, prob_pos: Any, threshold: float = 0.5) -> dict[s
         "precision": _ratio(tp, tp + fp),
         "recall": sen,
         "F1": _ratio(2 * tp, 2 * tp + fp + fn),
+        "BAcc": _nanmean([sen, _ratio(tn, tn + fp)]),
     }
+
+
+def _nanmean(values: Sequence[float]) -> float:
+    """Mean of the defined values; NaN when none is (no warning, unlike ``np.nanmean``)."""
+    defined = [v for v in values if not math.isnan(v)]
+    return float(np.mean(defined)) if defined else math.nan
 
 
 # ---------------------------------------------------------------------------------------------- multiclass
@@ -177,12 +192,16 @@ def _label_names(labels: Sequence[str] | None, n_classes: int) -> list[str]:
 
 
 def multiclass_metrics(y_true: Any, probs: Any, labels: Sequence[str] | None = None) -> dict[str, Any]:
-    """Acc, macro precision/recall/F1, per-class F1, macro OvR and OvO AUC; prediction = argmax.
+    """Acc, macro precision/recall/F1, per-class F1, macro OvR and OvO AUC, BAcc, per-class SEN; argmax.
 
     Macro averages run over the classes that occur in ``y_true`` or in the predictions, with 0 for a
     0/0 ratio: this is scikit-learn's default (``labels=None, zero_division=0``), i.e. what
     ``classification_report`` prints. A class absent from both gets per-class F1 NaN and is left out.
-    AUCs use only the classes present in ``y_true`` (NaN if fewer than two).
+    AUCs use only the classes present in ``y_true`` (NaN if fewer than two); ``AUC`` is ``AUC_ovr``
+    under the task-independent name. ``SEN`` maps each label to its recall (sensitivity), NaN for a class
+    absent from ``y_true``; ``BAcc`` is their mean over the present classes (sklearn's
+    ``balanced_accuracy_score``), so unlike ``recall_macro`` a class that is only predicted does not
+    count.
     """
     p = _scores(probs, 2, "probs")
     n_classes = p.shape[1]
@@ -208,6 +227,9 @@ def multiclass_metrics(y_true: Any, probs: Any, labels: Sequence[str] | None = N
         "F1_per_class": {name: float(v) for name, v in zip(names, f1)},
         "AUC_ovr": ovr,
         "AUC_ovo": ovo,
+        "AUC": ovr,
+        "BAcc": float(recall[support > 0].mean()) if (support > 0).any() else math.nan,
+        "SEN": {name: float(r) if s > 0 else math.nan for name, r, s in zip(names, recall, support)},
     }
 
 
@@ -241,6 +263,54 @@ def classification_metrics(
     return binary_metrics((y == positive_index).astype(np.int64), p, threshold)
 
 
+# ---------------------------------------------------------------------------------------------- case level
+def case_index(groups: Any) -> tuple[np.ndarray, np.ndarray]:
+    """(inverse, sizes): the case number of every row (cases in sorted id order) and each case's row count."""
+    g = np.asarray(groups)
+    if g.ndim != 1 or len(g) == 0:
+        raise ValueError(f"groups must be a non-empty 1-D array, got shape {g.shape}")
+    _, inverse = np.unique(g, return_inverse=True)
+    return inverse.ravel(), np.bincount(inverse.ravel())
+
+
+def case_correct(
+    y_true: Any, probs: Any, groups: Any, task: str, positive_index: int = 1, threshold: float = 0.5
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per case: is its prediction right, its label and its predicted class, in sorted case-id order.
+
+    A case's class probabilities are the mean over its rows (images or image pairs), the same rule as the
+    paired tests; the prediction is taken as at row level (binary: P(positive) >= ``threshold``,
+    multiclass: argmax), so with one row per case ``Acc_case`` equals ``Acc``. Rows of one case must
+    share a label.
+    """
+    p = np.asarray(probs, dtype=np.float64)
+    n_classes = p.shape[1] if p.ndim == 2 else 2
+    y = _labels(y_true, n_classes, "y_true")
+    inverse, sizes = case_index(groups)
+    _same_length(y, p, inverse)
+    # 1-D input is P(positive): make it the positive class's column of a two-column frame
+    cols = p if p.ndim == 2 else np.column_stack([1.0 - p, p] if positive_index == 1 else [p, 1.0 - p])
+    mean = np.zeros((len(sizes), cols.shape[1]))
+    np.add.at(mean, inverse, cols)
+    mean /= sizes[:, None]
+    labels = np.zeros(len(sizes), dtype=np.int64)
+    labels[inverse] = y
+    if np.any(labels[inverse] != y):
+        raise ValueError("rows of one case have different labels")
+    if task == "binary":
+        pred = np.where(mean[:, positive_index] >= threshold, positive_index, 1 - positive_index)
+    else:
+        pred = mean.argmax(axis=1)
+    return pred == labels, labels, pred
+
+
+def case_accuracy(
+    y_true: Any, probs: Any, groups: Any, task: str, positive_index: int = 1, threshold: float = 0.5
+) -> float:
+    """``Acc_case``: the share of cases whose mean class probabilities give the right class (`case_correct`)."""
+    return float(case_correct(y_true, probs, groups, task, positive_index, threshold)[0].mean())
+
+
 def flatten_metrics(metrics: Mapping[str, Any]) -> dict[str, float]:
     """One level of ``name -> float``: nested dicts become ``'<key>/<sub>'`` (e.g. ``'F1_per_class/STR'``).
 
@@ -260,18 +330,23 @@ def flatten_metrics(metrics: Mapping[str, Any]) -> dict[str, float]:
 def attribute_accuracy(
     y_true: Mapping[str, Any], y_pred: Mapping[str, Any], ignore_index: int = -1
 ) -> dict[str, float]:
-    """Accuracy per lesion attribute and ``'P-Acc'``, their unweighted mean (TMM-Net Table 2).
+    """Accuracy per lesion attribute and ``'P-Acc'``, their unweighted mean (TMM-Net Table 2), and the
+    balanced counterparts ``'<attribute>/BAcc'`` and ``'P-BAcc'``.
 
     ``y_pred`` values are class indices ``[N]`` or per-class scores ``[N, C]`` (argmax taken). Rows whose
     true label is ``ignore_index`` (attribute not annotated for that case) are skipped; an attribute
-    with no annotated rows is NaN and left out of P-Acc, since the paper averages over attributes
-    that were scored.
+    with no annotated rows is NaN and left out of the means, since the paper averages over attributes
+    that were scored. Balanced accuracy is the mean recall over the values that occur among the annotated
+    rows: attributes are skewed (one value often covers most lesions), and a head that always answers the
+    majority value scores its share in P-Acc but ``1 / #values`` in P-BAcc.
     """
     if set(y_true) != set(y_pred):
         raise ValueError(f"attribute names differ: y_true {sorted(y_true)} vs y_pred {sorted(y_pred)}")
-    if "P-Acc" in y_true:
-        raise ValueError("'P-Acc' is reserved for the mean and cannot be an attribute name")
-    out: dict[str, float] = {}
+    reserved = {"P-Acc", "P-BAcc"} & set(y_true)
+    if reserved or any(name.endswith("/BAcc") for name in y_true):
+        raise ValueError("'P-Acc', 'P-BAcc' and '<name>/BAcc' are reserved for the means and cannot be attribute names")
+    acc: dict[str, float] = {}
+    balanced: dict[str, float] = {}
     for name in y_true:
         t = np.asarray(y_true[name])
         pr = np.asarray(y_pred[name])
@@ -280,7 +355,11 @@ def attribute_accuracy(
         if t.ndim != 1 or pr.ndim != 1 or len(t) != len(pr):
             raise ValueError(f"attribute {name!r}: shapes {t.shape} and {pr.shape} do not match")
         keep = t != ignore_index
-        out[name] = _ratio(float(np.sum(t[keep] == pr[keep])), float(keep.sum()))
-    scored = [v for v in out.values() if not math.isnan(v)]
-    out["P-Acc"] = float(np.mean(scored)) if scored else math.nan
+        tk, pk = t[keep], pr[keep]
+        acc[name] = _ratio(float(np.sum(tk == pk)), float(keep.sum()))
+        balanced[name] = _nanmean([float(np.mean(pk[tk == v] == v)) for v in np.unique(tk)])
+    out = dict(acc)
+    out["P-Acc"] = _nanmean(list(acc.values()))
+    out.update({f"{name}/BAcc": v for name, v in balanced.items()})
+    out["P-BAcc"] = _nanmean(list(balanced.values()))
     return out

@@ -15,7 +15,15 @@ from typing import Any
 
 import numpy as np
 
-from mmdiag.eval.metrics import _labels, _same_length, _scores, classification_metrics, flatten_metrics
+from mmdiag.eval.metrics import (
+    _labels,
+    _same_length,
+    _scores,
+    case_correct,
+    case_index,
+    classification_metrics,
+    flatten_metrics,
+)
 
 
 def _sps() -> Any:
@@ -122,8 +130,10 @@ def bootstrap_metrics(
     """Grouped-bootstrap CIs for every headline metric of ``classification_metrics`` at once.
 
     All metrics share the same replicates (one metric pass per replicate), so their intervals are
-    mutually consistent. Keys are those of `flatten_metrics` (per-class F1 as ``'F1_per_class/<label>'``).
-    ``groups=None`` resamples rows.
+    mutually consistent. Keys are those of `flatten_metrics` (per-class F1 as ``'F1_per_class/<label>'``),
+    plus ``'Acc_case'`` when ``groups`` is given: every drawn case brings all of its rows, so a case's
+    correctness is fixed and a replicate's case accuracy is the mean over the drawn cases, computed from
+    per-row weights 1/(rows of its case) without re-grouping. ``groups=None`` resamples rows.
     """
     _check_alpha(alpha)
     y = np.asarray(y_true)
@@ -131,10 +141,19 @@ def bootstrap_metrics(
     _same_length(y, p)
     g = np.arange(len(y)) if groups is None else np.asarray(groups)
     _same_length(y, g)
+    weight = right = None
+    if groups is not None:
+        inverse, sizes = case_index(g)
+        correct = case_correct(y, p, g, task, positive_index, threshold)[0]
+        weight, right = 1.0 / sizes[inverse], correct[inverse].astype(np.float64)
 
     def run(idx: np.ndarray | None) -> dict[str, float]:
         yy, pp = (y, p) if idx is None else (y[idx], p[idx])
-        return flatten_metrics(classification_metrics(yy, pp, task, positive_index, labels, threshold))
+        out = flatten_metrics(classification_metrics(yy, pp, task, positive_index, labels, threshold))
+        if weight is not None:
+            w, r = (weight, right) if idx is None else (weight[idx], right[idx])
+            out["Acc_case"] = float(w @ r / w.sum())
+        return out
 
     point = run(None)
     keys = list(point)

@@ -21,6 +21,7 @@ from mmdiag.dvc_yaml import write_dvc_metrics
 from mmdiag.experiments.context import Context
 from mmdiag.experiments.evaluation import (
     attribute_scores,
+    evaluation_warnings,
     inference_mode,
     predict,
     predictions_frame,
@@ -59,6 +60,7 @@ def evaluate_sets(
             "metrics": score(pred, ctx.task, ctx.labels, ctx.positive_index),
             "ci": score_with_ci(pred, ctx.task, ctx.labels, ctx.positive_index, n_boot=n_boot, seed=seed),
             "attributes": attribute_scores(pred, samples),
+            "warnings": evaluation_warnings(pred, ctx.task, ctx.labels, ctx.positive_index, where=f"{run_dir} {name}"),
         }
     return results
 
