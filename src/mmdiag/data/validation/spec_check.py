@@ -16,6 +16,7 @@ import yaml
 
 from mmdiag.data.validation.violation import Violation
 from mmdiag.data.validation.yaml_source import KeyPath, YamlSource, parse_yaml
+from mmdiag.io import YAML_MAX_BYTES
 
 SPEC_FILE = "dataset.yaml"
 NAME_PATTERN = re.compile(r"[a-z0-9_]+")
@@ -97,7 +98,12 @@ class _SpecChecker:
 def check_spec(root: Path) -> tuple[SpecFacts, list[Violation]]:
     """Validate `root/dataset.yaml`; returns the usable facts and every violation found."""
     path = root / SPEC_FILE
+    if (size := path.stat().st_size) > YAML_MAX_BYTES:
+        return SpecFacts(), [Violation(SPEC_FILE, None, None, f"is {size:,} bytes; the limit is {YAML_MAX_BYTES:,}")]
     data = path.read_bytes()
+    if b"\0" in data:
+        line = data[: data.index(b"\0")].count(b"\n") + 1
+        return SpecFacts(), [Violation(SPEC_FILE, line, None, "is a binary file (it holds NUL bytes), not YAML text")]
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -132,6 +138,8 @@ def check_spec(root: Path) -> tuple[SpecFacts, list[Violation]]:
 def _yaml_error(exc: yaml.YAMLError) -> Violation:
     mark = getattr(exc, "problem_mark", None)
     problem = getattr(exc, "problem", None) or str(exc)
+    if "'\\t'" in problem:
+        problem += " (YAML indents with spaces, never tabs)"
     if mark is None:
         return Violation(SPEC_FILE, None, None, f"not valid YAML: {problem}")
     return Violation(SPEC_FILE, mark.line + 1, None, f"not valid YAML: {problem} (column {mark.column + 1})")

@@ -7,6 +7,8 @@ from typing import Any
 
 import yaml
 
+from mmdiag.io import YAML_MAX_BYTES, YamlLimitError, compose_yaml
+
 KeyPath = tuple[str | int, ...]
 
 
@@ -35,11 +37,18 @@ class YamlSource:
 
 
 def parse_yaml(text: str) -> YamlSource:
-    """Compose (for lines) and load (for values); raises `yaml.YAMLError` with a problem mark."""
-    source = YamlSource(data=yaml.safe_load(text))
-    root = yaml.compose(text, Loader=yaml.SafeLoader)
-    if root is not None:
-        _walk(root, (), source)
+    """Compose once (bounded, see `mmdiag.io.compose_yaml`), then construct values and record lines.
+
+    Raises:
+        yaml.YAMLError: with a problem mark; `YamlLimitError` for a too large file or alias expansion.
+    """
+    if len(text) > YAML_MAX_BYTES:
+        raise YamlLimitError(f"is {len(text):,} characters long; dataset.yaml is limited to {YAML_MAX_BYTES:,}")
+    root = compose_yaml(text)
+    if root is None:
+        return YamlSource()
+    source = YamlSource(data=yaml.SafeLoader("").construct_document(root))
+    _walk(root, (), source)
     return source
 
 
