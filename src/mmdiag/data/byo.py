@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -19,6 +18,8 @@ from typing import Any
 
 import pandas as pd
 import yaml
+
+from mmdiag.io import load_yaml, make_temp_dir
 
 DATASET_YAML = "dataset.yaml"
 CASES_CSV = "cases.csv"
@@ -125,13 +126,20 @@ class DatasetSpec:
 
 @dataclass
 class Dataset:
-    """A BYO folder loaded into tables (images are not decoded here)."""
+    """A BYO folder loaded into tables (images are not decoded here).
+
+    `reports` is an empty frame with the one column `case_id` when the folder has no reports.csv.
+    """
 
     root: Path
     spec: DatasetSpec
     cases: pd.DataFrame
     images: pd.DataFrame
     reports: pd.DataFrame
+
+    @property
+    def has_reports(self) -> bool:
+        return "report" in self.reports.columns
 
     def report_for(self, modality: str | None = None) -> pd.Series:
         """case_id -> report text, using the `report.<modality>` section when the folder has one."""
@@ -142,14 +150,19 @@ class Dataset:
 
 
 def read_spec(root: str | Path) -> DatasetSpec:
-    """Parse `dataset.yaml` (no cross-file validation)."""
-    with open(Path(root) / DATASET_YAML, encoding="utf-8") as fh:
-        return DatasetSpec.from_dict(yaml.safe_load(fh))
+    """Parse `dataset.yaml` (bounded YAML, no cross-file validation)."""
+    return DatasetSpec.from_dict(load_yaml((Path(root) / DATASET_YAML).read_text(encoding="utf-8-sig")))
 
 
 def read_table(path: str | Path) -> pd.DataFrame:
     """Read a BYO CSV with every column as string, so ids like '007' keep their zeros."""
     return pd.read_csv(path, dtype=str, keep_default_na=False)
+
+
+def read_reports(root: str | Path) -> pd.DataFrame:
+    """`reports.csv`, or an empty frame with column `case_id` when the folder has none (reports are optional)."""
+    path = Path(root) / REPORTS_CSV
+    return read_table(path) if path.is_file() else pd.DataFrame({"case_id": pd.Series(dtype=str)})
 
 
 def load_dataset(root: str | Path, validate: bool = True) -> Dataset:
@@ -164,7 +177,7 @@ def load_dataset(root: str | Path, validate: bool = True) -> Dataset:
         spec=read_spec(root),
         cases=read_table(root / CASES_CSV),
         images=read_table(root / IMAGES_CSV),
-        reports=read_table(root / REPORTS_CSV),
+        reports=read_reports(root),
     )
 
 
@@ -177,7 +190,7 @@ def atomic_dir(target: str | Path) -> Iterator[Path]:
     """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    tmp = make_temp_dir(target.parent, prefix=f".{target.name}.")
     try:
         yield tmp
         if target.exists():
@@ -198,16 +211,20 @@ def write_tables(
     spec: DatasetSpec,
     cases: pd.DataFrame,
     images: pd.DataFrame,
-    reports: pd.DataFrame,
+    reports: pd.DataFrame | None = None,
 ) -> None:
-    """Write `dataset.yaml` and the three CSVs into `root` (image files are the caller's job)."""
+    """Write `dataset.yaml` and the CSVs into `root` (image files are the caller's job).
+
+    `reports` None (or a frame without a `report` column) writes no reports.csv: the dataset has no text.
+    """
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
     with open(root / DATASET_YAML, "w", encoding="utf-8") as fh:
         yaml.safe_dump(spec.to_dict(), fh, sort_keys=False, allow_unicode=True)
     cases.to_csv(root / CASES_CSV, index=False, lineterminator="\n")
     images.to_csv(root / IMAGES_CSV, index=False, lineterminator="\n")
-    reports.to_csv(root / REPORTS_CSV, index=False, lineterminator="\n")
+    if reports is not None and "report" in reports.columns:
+        reports.to_csv(root / REPORTS_CSV, index=False, lineterminator="\n")
 
 
 def dataset_checksum(root: str | Path) -> str:
@@ -217,7 +234,7 @@ def dataset_checksum(root: str | Path) -> str:
     """
     root = Path(root)
     h = hashlib.sha256()
-    names = [DATASET_YAML, CASES_CSV, IMAGES_CSV, REPORTS_CSV]
+    names = [DATASET_YAML, CASES_CSV, IMAGES_CSV] + ([REPORTS_CSV] if (root / REPORTS_CSV).is_file() else [])
     images = read_table(root / IMAGES_CSV)
     names += sorted(set(images["path"]))
     for name in names:

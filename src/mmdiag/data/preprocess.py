@@ -8,25 +8,31 @@ model (see `bench/`).
 Cache layout (`results/<dataset>/data/cache/`):
 - `images_<modality>.npy`: float16 [N, C, S, S], normalised;
 - `images.csv`: case_id, modality, path, row (row into that modality's array), in images.csv order;
-- `cases.csv`: case_id, centre, label (name), y (class index), one int column per attribute;
+- `cases.csv`: case_id, centre, label (name), y (class index), one int column per attribute
+  (-1 where the attribute is not annotated for that case);
 - `text_<column>.npy`: int32 [n_cases, L] report token ids (corpus ranks, 0 = padding), rows in
-  cases.csv order, for `report` and every `report.<modality>` column;
-- `meta.json`: sizes, normalisation, the dataset spec and checksum.
+  cases.csv order, for `report` and every `report.<modality>` column; none without reports.csv;
+- `meta.json`: sizes, normalisation, image modes and bit depth per modality, `report_columns` and
+  `has_reports`, the dataset spec and checksum.
+
+A modality may have no image for some cases (or none at all: its array then has 0 rows).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from PIL import Image
 from tqdm import tqdm
 
-from mmdiag.data.byo import Dataset
+from mmdiag.data.byo import IMAGES_CSV, Dataset
 from mmdiag.data.corpus import Corpus
+from mmdiag.data.validation.image_decode import ImageModeError, load_pixels, scan_images
+from mmdiag.errors import DataFormatError
 from mmdiag.io import atomic_path, write_json
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -34,6 +40,7 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 # Grey images use the mean of the ImageNet statistics, as timm does when it adapts RGB weights to 1 channel.
 GREY_MEAN = (float(np.mean(IMAGENET_MEAN)),)
 GREY_STD = (float(np.mean(IMAGENET_STD)),)
+NOT_ANNOTATED = -1  # attribute code of an empty cases.csv cell (sparse annotation)
 
 
 def normalisation(channels: int, cfg: Mapping[str, Any]) -> tuple[tuple[float, ...], tuple[float, ...]]:
@@ -46,89 +53,121 @@ def normalisation(channels: int, cfg: Mapping[str, Any]) -> tuple[tuple[float, .
     return (GREY_MEAN, GREY_STD) if channels == 1 else (IMAGENET_MEAN, IMAGENET_STD)
 
 
-def load_image(path: Path, channels: int, size: int) -> np.ndarray:
-    """Decode, short-side resize (antialiased bilinear), centre crop; returns uint8 [C, size, size]."""
-    with Image.open(path) as im:
-        im = im.convert("L" if channels == 1 else "RGB")
-        w, h = im.size
-        scale = size / min(w, h)
-        nw, nh = max(size, round(w * scale)), max(size, round(h * scale))
-        im = im.resize((nw, nh), Image.Resampling.BILINEAR)
-        left, top = (nw - size) // 2, (nh - size) // 2
-        im = im.crop((left, top, left + size, top + size))
-        arr = np.asarray(im, dtype=np.uint8)
-    return arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1)
+def load_image(path: Path, channels: int, size: int, bits: int | None = None) -> np.ndarray:
+    """Decode, short-side resize (antialiased bilinear), centre crop; returns uint8 [C, size, size].
+
+    The shared decoder (`mmdiag.data.validation.image_decode.load_pixels`) rounded to 8 bits; `bits` is
+    the bit depth of integer-mode images (None: from the image's own largest value).
+    """
+    return np.clip(np.rint(load_pixels(path, channels, size, bits)), 0, 255).astype(np.uint8)
 
 
 def encode_modality(
     ds: Dataset, modality: str, size: int, norm_cfg: Mapping[str, Any], progress: bool = True
-) -> tuple[np.ndarray, pd.DataFrame]:
-    """All images of one modality as a normalised float16 array, plus their index rows."""
+) -> tuple[np.ndarray, pd.DataFrame, dict[str, Any]]:
+    """All images of one modality as a normalised float16 array, their index rows, and what was decoded.
+
+    The third item is `{"modes": {mode: count}, "bits": b or None}`: the Pillow modes met and the one
+    bit depth used for this modality's integer-mode images (see `image_decode`).
+
+    Raises:
+        DataFormatError: an image whose mode or values the decoder refuses, named by its path.
+    """
     channels = ds.spec.modalities[modality].channels
     rows = ds.images[ds.images["modality"] == modality].reset_index(drop=True)
     out = np.empty((len(rows), channels, size, size), dtype=np.float16)
     mean, std = normalisation(channels, norm_cfg)
     m = np.asarray(mean, dtype=np.float32)[:, None, None] * 255.0
     s = np.asarray(std, dtype=np.float32)[:, None, None] * 255.0
-    for i, rel in enumerate(tqdm(rows["path"], desc=f"preprocess {modality}", disable=not progress, mininterval=2.0)):
-        out[i] = (load_image(ds.root / rel, channels, size).astype(np.float32) - m) / s
+    paths = [ds.root / rel for rel in rows["path"]]
+    try:
+        scan = scan_images(paths)
+    except ImageModeError as exc:
+        raise _refused(ds, exc) from None
+    for i, path in enumerate(tqdm(paths, desc=f"preprocess {modality}", disable=not progress, mininterval=2.0)):
+        try:
+            out[i] = (load_pixels(path, channels, size, scan.bits) - m) / s
+        except ImageModeError as exc:
+            raise _refused(ds, exc, path) from None
     index = rows[["case_id", "modality", "path"]].assign(row=np.arange(len(rows)))
-    return out, index
+    return out, index, {"modes": dict(sorted(scan.modes.items())), "bits": scan.bits}
+
+
+def _refused(ds: Dataset, exc: ImageModeError, path: Path | None = None) -> DataFormatError:
+    where = getattr(exc, "path", None) or path
+    rel = Path(where).relative_to(ds.root).as_posix() if where is not None else "an image"
+    return DataFormatError(str(ds.root), [f"{IMAGES_CSV}: {rel} {exc}"])
 
 
 def case_table(ds: Dataset) -> pd.DataFrame:
-    """Cases with integer label and attribute codes (vocabulary positions)."""
+    """Cases with integer label and attribute codes (vocabulary positions; -1 = not annotated)."""
     spec = ds.spec
     table = ds.cases[["case_id", "centre", "label"]].copy()
     table["y"] = table["label"].map({name: i for i, name in enumerate(spec.labels)}).astype(int)
     for mod, attrs in spec.attributes.items():
         for attr, values in attrs.items():
             col = f"{mod}.{attr}"
-            table[col] = ds.cases[col].map({v: i for i, v in enumerate(values)}).astype(int)
+            codes = ds.cases[col].map({v: i for i, v in enumerate(values)})
+            table[col] = codes.fillna(NOT_ANNOTATED).astype(int)
     return table
 
 
 def report_columns(ds: Dataset) -> list[str]:
-    """`report` plus each `report.<modality>` section the folder provides."""
+    """`report` plus each `report.<modality>` section the folder provides; [] without reports.csv."""
+    if not ds.has_reports:
+        return []
     return ["report"] + [c for c in ds.reports.columns if c.startswith("report.")]
 
 
 def preprocess(
     ds: Dataset, corpus: Corpus, out_dir: str | Path, cfg: Mapping[str, Any], checksum: str, progress: bool = True
 ) -> dict[str, Any]:
-    """Write the whole cache (see module docstring) into `out_dir`; returns the meta record."""
+    """Write the whole cache (see module docstring) into `out_dir`; returns the meta record.
+
+    Every file is written to a temporary sibling and renamed only once all of them are complete, so
+    a refused image or a full disk leaves the previous cache (or nothing), never a mix.
+    """
     out_dir = Path(out_dir)
     size = int(cfg.get("size", 32))
     index_parts = []
     shapes = {}
-    for mod in ds.spec.modality_names:
-        arr, index = encode_modality(ds, mod, size, cfg, progress)
-        with atomic_path(out_dir / f"images_{mod}.npy") as tmp, open(tmp, "wb") as fh:
-            np.save(fh, arr)
-        index_parts.append(index)
-        shapes[mod] = list(arr.shape)
-    cases = case_table(ds)
-    reports = ds.reports.set_index("case_id").reindex(cases["case_id"])
-    for col in report_columns(ds):
-        ids, _ = corpus.encode(reports[col].astype(str).tolist())
-        with atomic_path(out_dir / f"text_{col}.npy") as tmp, open(tmp, "wb") as fh:
-            np.save(fh, ids)
-    with atomic_path(out_dir / "images.csv") as tmp:
-        pd.concat(index_parts).to_csv(tmp, index=False)
-    with atomic_path(out_dir / "cases.csv") as tmp:
-        cases.to_csv(tmp, index=False)
-    meta = {
-        "size": size,
-        "shapes": shapes,
-        "normalisation": {m: normalisation(ds.spec.modalities[m].channels, cfg) for m in ds.spec.modality_names},
-        "report_columns": report_columns(ds),
-        "text_length": corpus.max_length,
-        "vocab_size": corpus.vocab_size,
-        "id_to_char": ["", "", *corpus.chars],  # ids 0 (padding) and 1 (unknown) decode to nothing
-        "dataset": ds.spec.to_dict(),
-        "dataset_checksum": checksum,
-    }
-    write_json(out_dir / "meta.json", meta)
+    decoded = {}
+    with ExitStack() as stack:
+
+        def target(name: str) -> Path:
+            return stack.enter_context(atomic_path(out_dir / name))
+
+        for mod in ds.spec.modality_names:
+            arr, index, decoded[mod] = encode_modality(ds, mod, size, cfg, progress)
+            with open(target(f"images_{mod}.npy"), "wb") as fh:
+                np.save(fh, arr)
+            index_parts.append(index)
+            shapes[mod] = list(arr.shape)
+            del arr
+        cases = case_table(ds)
+        columns = report_columns(ds)
+        reports = ds.reports.set_index("case_id").reindex(cases["case_id"])
+        for col in columns:
+            ids, _ = corpus.encode(reports[col].astype(str).tolist())
+            with open(target(f"text_{col}.npy"), "wb") as fh:
+                np.save(fh, ids)
+        pd.concat(index_parts).to_csv(target("images.csv"), index=False)
+        cases.to_csv(target("cases.csv"), index=False)
+        meta = {
+            "size": size,
+            "shapes": shapes,
+            "normalisation": {m: normalisation(ds.spec.modalities[m].channels, cfg) for m in ds.spec.modality_names},
+            "image_modes": {m: d["modes"] for m, d in decoded.items()},
+            "bit_depth": {m: d["bits"] for m, d in decoded.items()},
+            "report_columns": columns,
+            "has_reports": bool(columns),
+            "text_length": corpus.max_length,
+            "vocab_size": corpus.vocab_size,
+            "id_to_char": ["", "", *corpus.chars],  # ids 0 (padding) and 1 (unknown) decode to nothing
+            "dataset": ds.spec.to_dict(),
+            "dataset_checksum": checksum,
+        }
+    write_json(out_dir / "meta.json", meta)  # last: the rule's declared output
     return meta
 
 
