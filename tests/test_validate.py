@@ -99,8 +99,8 @@ ERROR_CASES: list[tuple[str, Callable[[Path], None], list[Location], str]] = [
     # --- files and dataset.yaml ---
     (
         "missing-file",
-        lambda r: (r / "reports.csv").unlink(),
-        [("reports.csv", None, None)],
+        lambda r: (r / "images.csv").unlink(),
+        [("images.csv", None, None)],
         "required file is missing",
     ),
     (
@@ -315,12 +315,6 @@ ERROR_CASES: list[tuple[str, Callable[[Path], None], list[Location], str]] = [
         "'submucosal' is not in the vocabulary of eus.origin_layer in dataset.yaml "
         "(mucosa, submucosa, muscularis_propria)",
     ),
-    (
-        "cases-empty-attribute",
-        _edit("cases.csv", "mucosa,hyper,cardia", "mucosa,,cardia"),
-        [("cases.csv", 5, "eus.echo")],
-        "attribute value is empty",
-    ),
     # --- images.csv ---
     (
         "images-missing-column",
@@ -407,10 +401,12 @@ ERROR_CASES: list[tuple[str, Callable[[Path], None], list[Location], str]] = [
         "duplicate of line 2",
     ),
     (
-        "images-case-lacks-modality",
-        _delete("images.csv", "c2,wle,images/c2/wle_0.jpg"),
+        "images-case-without-any-image",
+        lambda r: [
+            delete_line(r / "images.csv", f"c2,{m}") for m in ("eus,images/c2/eus_0.png", "wle,images/c2/wle_0.jpg")
+        ],
         [("images.csv", None, None)],
-        "case 'c2' (cases.csv:3) has no 'wle' image",
+        "case 'c2' (cases.csv:3) has no image; every case needs at least one",
     ),
     # --- reports.csv ---
     (
@@ -559,7 +555,8 @@ def test_cli_valid_folder_prints_summary(dataset: Path, capsys: pytest.CaptureFi
     assert "4 cases in 3 groups, 10 images, 4 reports" in out
     assert "  centre_a         1     1      2\n" in out
     assert "  total            2     2      4\n" in out
-    assert "  eus              1       5             1       1    2\n" in out
+    assert "  eus              1       5             1       1    2          L 5\n" in out
+    assert "  eus+wle         4\n" in out
     assert "  eus.echo: hypo 2, iso 1, hyper 1\n" in out
     assert "official split (cases): train 2, val 0, test 2, free 0" in out
     assert "  report.wle   17      23   30\n" in out
@@ -586,9 +583,9 @@ def test_cli_invalid_folder_lists_violations(dataset: Path, capsys: pytest.Captu
 
 def test_cli_dispatch_and_usage_error(dataset: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main(["validate-data", str(dataset), "--quiet"]) == 0
-    (dataset / "reports.csv").unlink()
+    (dataset / "images.csv").unlink()
     assert cli.main(["validate-data", str(dataset)]) == 1
-    assert capsys.readouterr().out == "reports.csv: required file is missing\n"
+    assert capsys.readouterr().out == "images.csv: required file is missing\n"
     with pytest.raises(SystemExit) as info:
         main([])
     assert info.value.code == 2

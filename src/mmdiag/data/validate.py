@@ -12,7 +12,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from mmdiag.data.validation.cases_check import check_cases
+from mmdiag.data.validation.cases_check import case_groups, check_cases
 from mmdiag.data.validation.csv_table import CsvTable, read_csv_table
 from mmdiag.data.validation.images_check import check_images as check_image_table
 from mmdiag.data.validation.reports_check import check_reports
@@ -23,7 +23,8 @@ from mmdiag.errors import DataFormatError
 
 __all__ = ["Violation", "check_dataset", "main", "summarize", "validate_dataset"]
 
-REQUIRED_FILES = ("dataset.yaml", "cases.csv", "images.csv", "reports.csv")
+REQUIRED_FILES = ("dataset.yaml", "cases.csv", "images.csv")
+OPTIONAL_FILES = ("reports.csv",)  # no reports.csv = a dataset without text (docs/data_format.md)
 
 
 def validate_dataset(root: str | Path, check_images: bool = True) -> list[Violation]:
@@ -38,23 +39,29 @@ def validate_dataset(root: str | Path, check_images: bool = True) -> list[Violat
         what = "is not a folder" if root.exists() else "does not exist"
         return [Violation(str(root), None, None, f"dataset folder {what}")]
     violations: list[Violation] = []
-    present = {name: (root / name).is_file() for name in REQUIRED_FILES}
-    for name, is_present in present.items():
-        if not is_present:
+    present = {name: (root / name).is_file() for name in (*REQUIRED_FILES, *OPTIONAL_FILES)}
+    for name in REQUIRED_FILES:
+        if not present[name]:
             violations.append(Violation(name, None, None, "required file is missing"))
+    for name in OPTIONAL_FILES:
+        if (root / name).exists() and not present[name]:
+            violations.append(Violation(name, None, None, "is not a regular file"))
 
     facts = SpecFacts()
     if present["dataset.yaml"]:
         facts, spec_violations = check_spec(root)
         violations += spec_violations
     tables: dict[str, CsvTable | None] = {
-        name: read_csv_table(root / name, violations) if present[name] else None for name in REQUIRED_FILES[1:]
+        name: read_csv_table(root / name, violations) if present[name] else None
+        for name in ("cases.csv", "images.csv", "reports.csv")
     }
     case_lines = None
+    groups: dict[str, str] = {}
     if (cases := tables["cases.csv"]) is not None:
         case_lines = check_cases(cases, facts, violations)
+        groups = case_groups(cases)
     if (images := tables["images.csv"]) is not None:
-        check_image_table(root, images, facts, case_lines, check_images, violations)
+        check_image_table(root, images, facts, case_lines, groups, check_images, violations)
     if (reports := tables["reports.csv"]) is not None:
         check_reports(reports, facts, case_lines, violations)
     return sort_violations(violations)

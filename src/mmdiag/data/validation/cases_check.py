@@ -1,4 +1,8 @@
-"""Checks of `cases.csv`: required columns and cells, unique ids, labels, centres, splits, attributes."""
+"""Checks of `cases.csv`: required columns and cells, unique ids, labels, centres, splits, attributes.
+
+An empty attribute cell is allowed: it means "not annotated for this case" (sparse annotation); a
+non-empty one must be a value of the attribute's vocabulary.
+"""
 
 from __future__ import annotations
 
@@ -28,6 +32,10 @@ def check_cases(table: CsvTable, facts: SpecFacts, violations: list[Violation]) 
                     f"attribute column is missing (dataset.yaml declares {attribute!r} for modality {modality!r})",
                 )
             )
+    if not table.records:
+        violations.append(
+            Violation(table.name, None, None, "holds no cases (only its header line); a dataset needs cases")
+        )
     _check_values(table, facts, violations)
     _check_group_splits(table, violations)
     if not table.has("case_id"):
@@ -90,13 +98,11 @@ def _check_values(table: CsvTable, facts: SpecFacts, violations: list[Violation]
                 continue
             value = record.get(column)
             if not value.strip():
-                message = f"attribute value is empty; use one of {quote_list(vocabulary)}"
-            elif value not in vocabulary:
+                continue  # not annotated for this case (sparse annotation)
+            if value not in vocabulary:
                 allowed = quote_list(vocabulary)
                 message = f"{value!r} is not in the vocabulary of {column} in dataset.yaml ({allowed})"
-            else:
-                continue
-            violations.append(Violation(name, record.line, column, message))
+                violations.append(Violation(name, record.line, column, message))
 
 
 def _check_group_splits(table: CsvTable, violations: list[Violation]) -> None:
@@ -124,3 +130,14 @@ def _check_group_splits(table: CsvTable, violations: list[Violation]) -> None:
                     "a group must stay in one split",
                 )
             )
+
+
+def case_groups(table: CsvTable) -> dict[str, str]:
+    """case_id -> group (its `group_id`, or the case itself when empty or absent), for cross-file checks."""
+    if not table.has("case_id"):
+        return {}
+    return {
+        r.get("case_id"): (r.get("group_id").strip() or r.get("case_id"))
+        for r in table.records
+        if r.get("case_id").strip()
+    }

@@ -1,7 +1,8 @@
 """Read a BYO CSV keeping each record's physical line number, reporting structural damage.
 
 pandas row indices drift from file lines as soon as a report spans several lines, so the validator
-reads with the csv module and records where each record starts (`reader.line_num`).
+reads with the csv module and records where each record starts (`reader.line_num`). A field may be
+up to `FIELD_LIMIT` characters (the csv module's own default, 128 KiB, is too small for long reports).
 """
 
 from __future__ import annotations
@@ -12,6 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mmdiag.data.validation.violation import Violation
+
+FIELD_LIMIT = 64 << 20  # characters per field; pandas (C parser) has no such limit
+OTHER_SEPARATORS = (";", "\t", "|")
 
 
 @dataclass(frozen=True)
@@ -64,6 +68,20 @@ def read_csv_table(path: Path, violations: list[Violation]) -> CsvTable | None:
     """Parse `path`, appending every structural violation; None when the file has no header."""
     name = path.name
     text = _decode(path.read_bytes(), name, violations)
+    if (separator := _foreign_separator(text)) is not None:
+        shown = {"\t": "a tab"}.get(separator, repr(separator))
+        violations.append(
+            Violation(
+                name,
+                1,
+                None,
+                f"the file seems to use {shown} as its separator; save it comma-separated "
+                "(in Excel: 'CSV UTF-8 (Comma delimited)')",
+            )
+        )
+        return None
+    if csv.field_size_limit() < FIELD_LIMIT:
+        csv.field_size_limit(FIELD_LIMIT)
     reader = csv.reader(io.StringIO(text, newline=""), strict=True)
     header: tuple[str, ...] | None = None
     records: list[CsvRecord] = []
@@ -77,6 +95,8 @@ def read_csv_table(path: Path, violations: list[Violation]) -> CsvTable | None:
         except csv.Error as exc:
             if "unexpected end of data" in str(exc):
                 message = "a quoted field is never closed (the file ends inside quotes)"
+            elif "field larger than field limit" in str(exc):
+                message = f"a field is longer than {FIELD_LIMIT:,} characters (an unclosed quote?)"
             else:
                 message = f"malformed quoting: {exc}"
             violations.append(Violation(name, start, None, message))
@@ -100,6 +120,20 @@ def read_csv_table(path: Path, violations: list[Violation]) -> CsvTable | None:
         violations.append(Violation(name, None, None, "file is empty; expected a header line"))
         return None
     return CsvTable(name, header, tuple(records))
+
+
+def _foreign_separator(text: str) -> str | None:
+    """`;`, tab or `|` when the header line is one field that splits on it into several, else None.
+
+    A semicolon-separated export (Excel in many locales) otherwise reads as one column named
+    'case_id;centre;label' and every check reports a missing column.
+    """
+    first = text.split("\n", 1)[0].rstrip("\r")
+    if "," in first:
+        return None
+    counts = {sep: first.count(sep) for sep in OTHER_SEPARATORS}
+    separator, count = max(counts.items(), key=lambda item: item[1])
+    return separator if count else None
 
 
 def _check_header(name: str, header: tuple[str, ...], violations: list[Violation]) -> None:

@@ -1,16 +1,20 @@
 """A readable summary of a (valid) BYO folder, printed before training so surprises show early.
 
-It answers: how many cases per centre and label, how many images per case and modality, how long the
-reports are, how the attribute values and the official split are distributed.
+It answers: how many cases per centre and label, how many images per case and modality (with the
+image modes found, e.g. L, RGB, I;16), which combinations of modalities the cases have, how long the
+reports are (if any), how the attribute values (and how many are not annotated) and the official
+split are distributed.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 
 import pandas as pd
 
-from mmdiag.data.byo import CASES_CSV, IMAGES_CSV, REPORTS_CSV, DatasetSpec, read_spec, read_table
+from mmdiag.data.byo import CASES_CSV, IMAGES_CSV, DatasetSpec, read_reports, read_spec, read_table
+from mmdiag.data.validation.image_decode import image_mode
 
 SPLIT_ORDER = ("train", "val", "test")
 
@@ -21,11 +25,12 @@ def summarize(root: str | Path) -> str:
     spec = read_spec(root)
     cases = read_table(root / CASES_CSV)
     images = read_table(root / IMAGES_CSV)
-    reports = read_table(root / REPORTS_CSV)
+    reports = read_reports(root)
     sections = [
         _overview(spec, cases, images, reports),
         _cases_table(spec, cases),
-        _images_table(spec, cases, images),
+        _images_table(root, spec, cases, images),
+        _coverage(spec, cases, images),
         _reports_table(reports),
         _attribute_counts(spec, cases),
         _split_counts(cases),
@@ -40,9 +45,10 @@ def _overview(spec: DatasetSpec, cases: pd.DataFrame, images: pd.DataFrame, repo
     if "group_id" in cases.columns:
         group_ids = cases["group_id"].where(cases["group_id"].str.strip() != "", cases["case_id"])
         groups = f" in {group_ids.nunique()} groups"
+    texts = f"{len(reports)} reports" if "report" in reports.columns else "no reports (no reports.csv)"
     return (
         f"dataset {spec.name}: {spec.task}{kind}, labels {', '.join(spec.labels)}{positive}\n"
-        f"{len(cases)} cases{groups}, {len(images)} images, {len(reports)} reports"
+        f"{len(cases)} cases{groups}, {len(images)} images, {texts}"
     )
 
 
@@ -56,27 +62,47 @@ def _cases_table(spec: DatasetSpec, cases: pd.DataFrame) -> str:
     return "cases per centre and label:\n" + _format_table(["centre", *spec.labels, "total"], rows)
 
 
-def _images_table(spec: DatasetSpec, cases: pd.DataFrame, images: pd.DataFrame) -> str:
+def _images_table(root: Path, spec: DatasetSpec, cases: pd.DataFrame, images: pd.DataFrame) -> str:
     per_case = images.groupby(["modality", "case_id"]).size()
     rows = []
     for name, modality in spec.modalities.items():
         counts = per_case.get(name, pd.Series(dtype=int)).reindex(cases["case_id"], fill_value=0)
+        modes = Counter(image_mode(root / p) for p in images.loc[images["modality"] == name, "path"].unique())
         rows.append(
             [
                 name,
                 str(modality.channels),
                 str(int(counts.sum())),
-                str(int(counts.min())),
-                _number(counts.median()),
-                str(int(counts.max())),
+                str(int(counts.min())) if len(counts) else "0",
+                _number(counts.median()) if len(counts) else "0",
+                str(int(counts.max())) if len(counts) else "0",
+                ", ".join(f"{mode} {n}" for mode, n in sorted(modes.items())) or "-",
             ]
         )
-    header = ["modality", "channels", "images", "per case min", "median", "max"]
+    header = ["modality", "channels", "images", "per case min", "median", "max", "image modes"]
     return "images per modality:\n" + _format_table(header, rows)
+
+
+def _coverage(spec: DatasetSpec, cases: pd.DataFrame, images: pd.DataFrame) -> str:
+    """Cases per combination of modalities present (only shown for datasets with several modalities)."""
+    if len(spec.modalities) < 2:
+        return ""
+    have = images.groupby("case_id")["modality"].agg(set).reindex(cases["case_id"])
+    combos = Counter(
+        "+".join(m for m in spec.modalities if isinstance(mods, set) and m in mods) or "(none)" for mods in have
+    )
+    order = sorted(combos.items(), key=lambda item: (-item[0].count("+"), -item[1], item[0]))
+    rows = [[combo, str(n)] for combo, n in order]
+    complete = combos.get("+".join(spec.modalities), 0)
+    return f"modality coverage (cases): {complete} of {len(cases)} have every modality\n" + _format_table(
+        ["modalities", "cases"], rows
+    )
 
 
 def _reports_table(reports: pd.DataFrame) -> str:
     columns = [c for c in reports.columns if c == "report" or c.startswith("report.")]
+    if not columns or reports.empty:
+        return ""
     rows = []
     for column in columns:
         lengths = reports[column].str.len()
@@ -89,8 +115,11 @@ def _attribute_counts(spec: DatasetSpec, cases: pd.DataFrame) -> str:
     for modality in spec.attributes:
         for attribute, vocabulary in spec.attributes[modality].items():
             column = f"{modality}.{attribute}"
-            counts = cases[column].value_counts()
-            lines.append(f"  {column}: " + ", ".join(f"{v} {int(counts.get(v, 0))}" for v in vocabulary))
+            counts = cases[column].str.strip().value_counts()
+            parts = [f"{v} {int(counts.get(v, 0))}" for v in vocabulary]
+            if counts.get("", 0):
+                parts.append(f"not annotated {int(counts[''])}")
+            lines.append(f"  {column}: " + ", ".join(parts))
     return "attribute values (cases):\n" + "\n".join(lines) if lines else ""
 
 
