@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mmdiag.data.splits import check_no_leak, make_splits, stratified_group_kfold
+from mmdiag.data.splits import SplitError, check_no_leak, make_splits, stratified_group_kfold
 
 CFG = {
     "seed": 3,
@@ -68,7 +68,7 @@ def test_leak_is_detected() -> None:
     from mmdiag.data.splits import Split
 
     cases = _cases(4, 0)
-    with pytest.raises(AssertionError, match="both"):
+    with pytest.raises(SplitError, match="group 'a001' is in both train and test"):
         check_no_leak(Split("x", {"train": ["a000", "a001"], "test": ["a001"]}), cases)
 
 

@@ -41,7 +41,10 @@ def download(config: dict[str, Any], data: str, info: str, **_: Any) -> None:
 
 
 def build_corpus(config: dict[str, Any], data: str, corpus: str, **_: Any) -> None:
-    """The character frequency-rank vocabulary of every report (TMM-Net §4.1), saved with counts."""
+    """The character frequency-rank vocabulary of every report (TMM-Net §4.1), saved with counts.
+
+    A dataset without reports gets a corpus of the two special ids only (padding, unknown).
+    """
     from mmdiag.data.corpus import build_corpus as build
     from mmdiag.data.corpus import save_corpus
     from mmdiag.data.preprocess import report_columns
@@ -50,29 +53,37 @@ def build_corpus(config: dict[str, Any], data: str, corpus: str, **_: Any) -> No
     texts = [t for col in report_columns(ds)[:1] for t in ds.reports[col].astype(str)]
     c = build(texts, int(config["corpus"]["max_length"]))
     longest = max((len(t) for t in texts), default=0)
-    log.info(
-        "corpus: %d characters from %d reports; longest report %d chars (max_length %d)",
-        len(c.counts),
-        len(texts),
-        longest,
-        c.max_length,
-    )
+    if texts:
+        log.info(
+            "corpus: %d characters from %d reports; longest report %d chars (max_length %d)",
+            len(c.counts),
+            len(texts),
+            longest,
+            c.max_length,
+        )
+    else:
+        log.info("corpus: the dataset has no reports (no reports.csv); only the padding and unknown ids")
     save_corpus(c, corpus)
 
 
 def preprocess(config: dict[str, Any], data: str, info: str, corpus: str, meta: str, splits: str, **_: Any) -> None:
-    """Decode/resize/crop/normalise every image once into `cache/`, encode reports, write the splits."""
+    """Check the splits, then decode/resize/crop/normalise every image once into `cache/`, encode reports,
+    and write the splits.
+
+    The splits are built and checked first (`mmdiag.data.splits.check_splits` via `make_splits`): a split
+    that cannot be trained on stops here with one message, before any image is decoded or file written.
+    """
     from mmdiag.data.corpus import load_corpus
     from mmdiag.data.preprocess import preprocess as run_preprocess
     from mmdiag.data.splits import make_splits
 
     ds = load_dataset(data, validate=False)
     checksum = read_json(info)["checksum"]
+    made = make_splits(ds.cases, config["splits"])
     cache_dir = Path(meta).parent
     run_preprocess(
         ds, load_corpus(corpus), cache_dir, config["preprocess"], checksum, progress=bool(config.get("progress", True))
     )
-    made = make_splits(ds.cases, config["splits"])
     split_dir = Path(splits).parent
     for name, split in made.items():
         write_json(split_dir / f"{name}.json", split.to_json())
