@@ -37,8 +37,10 @@ def test_every_row_maps_to_its_run(tmp_path: Path) -> None:
 
 def test_cv_rows_list_every_fold(tmp_path: Path) -> None:
     table = TABLES.get("tmmnet_t4_cv")(runs=[str(make_cv(tmp_path / "centre_b", [0.6, 0.7]))], config={})
-    (row,) = sidecar(table)["rows"]
-    assert [Path(r["metrics"]).parent.name for r in row["runs"]] == ["fold0", "fold1"]
+    rows = sidecar(table)["rows"]  # pair-level and case-level accuracy rows, both from every fold
+    assert [row["labels"]["Metric"] for row in rows] == ["Acc", "Acc (case)"]
+    for row in rows:
+        assert [Path(r["metrics"]).parent.name for r in row["runs"]] == ["fold0", "fold1"]
 
 
 def test_sidecar_is_deterministic_and_verifies(tmp_path: Path) -> None:

@@ -29,7 +29,7 @@ def test_strategies_rows_columns_and_mcnemar(tmp_path: Path) -> None:
     config = {"fusion_study": {"base": {"fusion": "concat"}}}
     table = build("fusion_t3_strategies", runs=[str(summary)], meta=str(meta), config=config)
     assert [r.labels["Fusion"] for r in table.rows] == ["concat", "gated", "bilinear"]
-    assert [c.name for c in table.columns] == ["Acc", "SEN", "SPE", "F1", "AUC", "McNemar p (vs concat)"]
+    assert [c.name for c in table.columns] == ["Acc", "Acc (case)", "SEN", "SPE", "F1", "AUC", "McNemar p (vs concat)"]
     runs = [Run.load(p) for p in (tmp_path / "s" / n / "metrics.json" for n in ("concat", "gated", "bilinear"))]
     expected = paired_tests(
         runs[2].predictions("single_centre"), runs[0].predictions("single_centre"), ["non_gist", "gist"], 1
@@ -62,8 +62,17 @@ def test_multiclass_runs_get_macro_columns(tmp_path: Path) -> None:
     runs = {n: str(make_study_run(tmp_path / n, n, n, 0.5, LABELS9)) for n in rows}
     write_json(tmp_path / "summary.json", {"study": "fusion_strategies", "runs": runs})
     table = build("fusion_t3_strategies", runs=[str(tmp_path / "summary.json")])
-    assert [c.name for c in table.columns] == ["Acc", "P (macro)", "R (macro)", "F1 (macro)", "AUC (OvR)", "AUC (OvO)"]
+    assert [c.name for c in table.columns] == [
+        "Acc",
+        "Acc (case)",
+        "P (macro)",
+        "R (macro)",
+        "F1 (macro)",
+        "AUC (OvR)",
+        "AUC (OvO)",
+    ]
     assert table.rows[0].cells["F1 (macro)"].has_ci
+    assert "Multiclass task (9 classes)" in table.caption and "one-vs-rest" in table.caption
 
 
 def test_distillation_efficiency(tmp_path: Path) -> None:

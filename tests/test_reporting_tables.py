@@ -66,17 +66,20 @@ def test_t3_has_arm_by_setting_rows_with_ci_from_metrics(ablation: tuple[list[Pa
 def test_best_is_marked_per_group_in_every_format(ablation: tuple[list[Path], Path]) -> None:
     runs, meta = ablation
     table = build("tmmnet_t3_ablation", runs=[str(p) for p in runs], meta=str(meta))
-    for group in ("single-centre", "multi-centre"):
-        idx = [i for i, r in enumerate(table.rows) if r.group == group]
-        aucs = {i: table.rows[i].cells["AUC"].point for i in idx}
-        top = max(aucs.values())
-        winners = {i for i, v in aucs.items() if v == top}
-        assert {i for i, c in table.best_cells() if c == "AUC" and i in idx} == winners
+    for col in ("SEN", "SPE", "Acc", "Acc (case)", "AUC"):
+        for group in ("single-centre", "multi-centre"):
+            idx = [i for i, r in enumerate(table.rows) if r.group == group]
+            cells = {i: table.rows[i].cells[col] for i in idx}
+            top = max(c.point for c in cells.values())
+            # the top value wins unless its interval has zero width (e.g. a perfect 1.000 [1.000, 1.000])
+            winners = {i for i, c in cells.items() if c.point == top and not c.zero_width}
+            assert {i for i, c in table.best_cells() if c == col and i in idx} == winners
+    col = "Acc"
     frame = to_frame(table)
-    marked = frame["best"].str.split(";").apply(lambda cols: "AUC" in cols)
-    assert set(np.flatnonzero(marked)) == {i for i, c in table.best_cells() if c == "AUC"}
-    i = min(i for i, c in table.best_cells() if c == "AUC")
-    auc = table.rows[i].cells["AUC"].point
+    marked = frame["best"].str.split(";").apply(lambda cols: col in cols)
+    assert set(np.flatnonzero(marked)) == {i for i, c in table.best_cells() if c == col}
+    i = min(i for i, c in table.best_cells() if c == col)
+    auc = table.rows[i].cells[col].point
     md = to_markdown(table).splitlines()
     row_line = [line for line in md if f"| {table.rows[i].labels['Arm']} " in line][0 if i < 8 else 1]
     assert f"**{auc:.3f}**" in row_line
@@ -150,15 +153,17 @@ def test_t1_labels_backbones_and_the_full_model(tmp_path: Path) -> None:
         ("ResNet50", "EUS+WLE"),
         ("TMM-Net (ViT (tiny))", "EUS+WLE"),
     ]
-    assert [c.name for c in table.columns] == ["SEN", "SPE", "Acc", "AUC"]
+    assert [c.name for c in table.columns] == ["SEN", "SPE", "Acc", "Acc (case)", "AUC"]
 
 
 def test_t2_p_acc_only_where_attributes_exist(tmp_path: Path) -> None:
     runs = [make_run(tmp_path / arm, arm, ARMS[arm]) for arm in ("direct_fusion", "stage1", "stages12")]
     table = build("tmmnet_t2_text_guidance", runs=[str(p) for p in runs])
-    assert [c.name for c in table.columns] == ["G-Acc", "P-Acc"]
+    assert [c.name for c in table.columns] == ["G-Acc", "G-Acc (case)", "P-Acc", "P-BAcc"]
     assert [r.cells["P-Acc"].defined for r in table.rows] == [False, False, True]
     assert table.rows[2].cells["P-Acc"].point == 0.6
+    assert table.rows[2].cells["P-BAcc"].point == 0.55
+    assert table.rows[0].cells["G-Acc (case)"] == Run.load(runs[0]).cell("single_centre", "Acc_case")
     assert table.rows[0].cells["G-Acc"].has_ci
     assert to_frame(table)["P-Acc"].isna().tolist() == [True, True, False]
     assert "stages 1, 2" in table.rows[2].labels["Setup"]
@@ -169,8 +174,11 @@ def test_t4_folds_mean_sd(tmp_path: Path) -> None:
     table = build("tmmnet_t4_cv", runs=[str(cv)])
     assert [c.name for c in table.columns] == ["Fold 1", "Fold 2", "Fold 3", "Mean", "SD"]
     row = table.rows[0]
-    assert row.labels == {"Centre": "centre_a", "Arm": "tmmnet"}
+    assert row.labels == {"Centre": "centre_a", "Arm": "tmmnet", "Metric": "Acc"}
     assert row.cells["Mean"].point == pytest.approx(0.8) and row.cells["SD"].point == pytest.approx(0.1)
+    case = table.rows[1]
+    assert case.labels["Metric"] == "Acc (case)" and case.cells["Fold 2"].point == pytest.approx(0.7)
+    assert case.cells["Mean"].point == pytest.approx(0.7)
     assert len(row.runs) == 3 and all(r.metrics_path.parent.name == f"fold{i}" for i, r in enumerate(row.runs))
     assert table.best_cells() == set()
 
@@ -209,7 +217,7 @@ def test_latex_is_booktabs_and_escaped(ablation: tuple[list[Path], Path]) -> Non
     assert tex.count(r"\midrule") == 2  # under the header and between the two settings
     assert r"baseline1\_eus\_stage1" in tex and "baseline1_eus" not in tex
     body = tex[tex.index(r"\midrule") : tex.index(r"\bottomrule")]
-    assert all(line.count("&") == 6 for line in body.splitlines() if line.endswith(r"\\"))
+    assert all(line.count("&") == 7 for line in body.splitlines() if line.endswith(r"\\"))
     assert "%" not in tex.replace(r"\%", "")
 
 

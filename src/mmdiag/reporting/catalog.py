@@ -4,7 +4,8 @@ Table and figure names are fixed (users' scripts rely on them); each is register
 the HTML report shows, by the `table`/`figure` decorators in the study modules (`tmm_tables`,
 `tmm_figures`, ...). `mmdiag.reporting.builders` imports every study module, so a lookup sees all names.
 Builders of tables return a `Table`; builders of figures return a matplotlib `Figure`. Both take keyword
-arguments only: their `name` and `caption`, and the named inputs of the Snakemake rule.
+arguments only: their `name` and `caption`, and the named inputs of the Snakemake rule (and must accept
+`**kwargs` they do not use). A `left_out=[...]` keyword is handled by `Entry` for every table.
 """
 
 from __future__ import annotations
@@ -37,9 +38,18 @@ class Entry:
     caption: str
     build: Callable[..., Any]
 
-    def __call__(self, **kwargs: Any) -> Any:
-        """Build it; the builder also receives its own `name` and `caption`."""
-        return self.build(name=self.name, caption=self.caption, **kwargs)
+    def __call__(self, left_out: Any = None, **kwargs: Any) -> Any:
+        """Build it; the builder also receives its own `name` and `caption`.
+
+        `left_out` (what the DAG did not run for this dataset, one line or `(what, reason)` each) is attached
+        here to every table, so no builder has to handle it; builders ignore keyword inputs they do not use.
+        """
+        from mmdiag.reporting.table import Table, as_lines
+
+        built = self.build(name=self.name, caption=self.caption, **kwargs)
+        if isinstance(built, Table):
+            built.left_out = [*built.left_out, *as_lines(left_out)]
+        return built
 
     @property
     def study(self) -> str:

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from mmdiag.eval.metrics import multiclass_metrics
 from mmdiag.eval.stats import chi2_test, delong_test, mcnemar_test, two_proportion_z_test
 
 
@@ -46,9 +47,15 @@ def _aligned(a: pd.DataFrame, b: pd.DataFrame, labels: Sequence[str]) -> tuple[p
     return ca, cb
 
 
-def _correct(cases: pd.DataFrame, labels: Sequence[str]) -> np.ndarray:
+def _correct(cases: pd.DataFrame, labels: Sequence[str], positive_index: int | None = None) -> np.ndarray:
+    """Per case: is the prediction right. Binary with a positive class: P(positive) >= 0.5, the rule of the
+    runs' SEN/SPE/Acc and `Acc_case`; otherwise argmax."""
     probs = cases[prob_columns(cases, labels)].to_numpy()
-    return probs.argmax(axis=1) == cases["y"].to_numpy()
+    y = cases["y"].to_numpy()
+    if len(labels) == 2 and positive_index is not None:
+        pred = np.where(probs[:, positive_index] >= 0.5, positive_index, 1 - positive_index)
+        return pred == y
+    return probs.argmax(axis=1) == y
 
 
 def paired_tests(
@@ -59,10 +66,13 @@ def paired_tests(
     Returns `n_cases`, `acc_model`, `acc_ref`, the McNemar `b` (only the model right), `c` (only the
     reference right), `mcnemar_p`, `mcnemar_method`, and for binary tasks `auc_model`, `auc_ref`,
     `auc_diff` (model - reference) with its 95% CI `auc_diff_low/high` and `delong_p` (NaN when a class
-    has fewer than two cases).
+    has fewer than two cases); for multiclass tasks `auc_model`, `auc_ref` (macro one-vs-rest) and
+    `auc_diff`, without a test. A binary case is predicted positive at mean P(positive) >= 0.5, as the runs'
+    `Acc_case`; `positive_index` defaults to the last label.
     """
     ca, cb = _aligned(model, reference, labels)
-    right_a, right_b = _correct(ca, labels), _correct(cb, labels)
+    pos = len(labels) - 1 if positive_index is None else positive_index
+    right_a, right_b = _correct(ca, labels, pos), _correct(cb, labels, pos)
     mc = mcnemar_test(right_a, right_b)
     out: dict[str, Any] = {
         "n_cases": len(ca),
@@ -73,8 +83,12 @@ def paired_tests(
         "mcnemar_p": mc["p"],
         "mcnemar_method": mc["method"],
     }
+    if len(labels) > 2:  # macro one-vs-rest AUC of each (no paired test of multiclass AUCs here)
+        y = ca["y"].to_numpy()
+        auc_a = multiclass_metrics(y, ca[prob_columns(ca, labels)].to_numpy())["AUC"]
+        auc_b = multiclass_metrics(y, cb[prob_columns(cb, labels)].to_numpy())["AUC"]
+        out.update(auc_model=auc_a, auc_ref=auc_b, auc_diff=auc_a - auc_b)
     if len(labels) == 2:
-        pos = len(labels) - 1 if positive_index is None else positive_index
         col = f"p_{labels[pos]}"
         y = (ca["y"].to_numpy() == pos).astype(int)
         try:

@@ -45,6 +45,24 @@ def roc_points(y: np.ndarray, score: np.ndarray) -> pd.DataFrame:
     return pd.DataFrame({"fpr": np.r_[0.0, fps / n_neg], "tpr": np.r_[0.0, tps / n_pos]})
 
 
+def macro_roc_points(pred: pd.DataFrame, labels: Sequence[str]) -> pd.DataFrame:
+    """The macro-averaged one-vs-rest ROC curve of a multiclass predictions frame.
+
+    Each present class's one-vs-rest curve is linearly interpolated at every FPR any of them reaches and the
+    TPRs are averaged (as scikit-learn's multiclass ROC example does), so the curve goes with the macro
+    one-vs-rest AUC the tables report rather than with the micro average.
+    """
+    probs = pred[[f"p_{label}" for label in labels]].to_numpy(dtype=np.float64)
+    y = pred["y"].to_numpy(dtype=np.int64)
+    curves = [roc_points(y == k, probs[:, k]) for k in range(len(labels))]
+    curves = [c for c in curves if len(c)]
+    if not curves:
+        return pd.DataFrame({"fpr": [], "tpr": []})
+    grid = np.unique(np.concatenate([c["fpr"].to_numpy() for c in curves]))
+    tpr = np.mean([np.interp(grid, c["fpr"].to_numpy(), c["tpr"].to_numpy()) for c in curves], axis=0)
+    return pd.DataFrame({"fpr": grid, "tpr": tpr})
+
+
 def predicted_labels(pred: pd.DataFrame, labels: Sequence[str]) -> np.ndarray:
     """Argmax class index per row of a predictions frame."""
     return pred[[f"p_{label}" for label in labels]].to_numpy().argmax(axis=1)

@@ -11,9 +11,11 @@ import base64
 import html
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from mmdiag.reporting.catalog import caption
 from mmdiag.reporting.render import extract_fragment, html_page
+from mmdiag.reporting.table import as_lines
 
 FIGURE_STYLE = """
 figure { margin: 1.5em 0; }
@@ -21,6 +23,7 @@ figure img { max-width: 100%; border: 1px solid #ddd; }
 figcaption { font-size: 13px; max-width: 70em; margin-top: .4em; }
 h1 { font-size: 22px; } h2 { font-size: 18px; margin-top: 1.5em; }
 section.mmdiag-table { margin-bottom: 1.5em; }
+section.left-out li { font-size: 13px; color: #444; }
 """
 
 
@@ -35,9 +38,24 @@ def figure_block(png: str | Path) -> str:
     )
 
 
-def study_page(title: str, tables: Sequence[str | Path], figures: Sequence[str | Path]) -> str:
-    """The page: every table (from its `.html`), then every figure (from its `.png`), in the given order."""
-    parts = [f"<style>{FIGURE_STYLE}</style>\n<h1>{html.escape(title)}</h1>\n"]
+def left_out_block(left_out: Sequence[Any] | None) -> str:
+    """What the DAG left out of this study for this dataset, one line each (empty when nothing was)."""
+    lines = as_lines(left_out)
+    if not lines:
+        return ""
+    items = "".join(f"<li>{html.escape(line)}</li>" for line in lines)
+    return f'<section class="left-out">\n<h2>Left out</h2>\n<ul>{items}</ul>\n</section>\n'
+
+
+def study_page(
+    title: str,
+    tables: Sequence[str | Path],
+    figures: Sequence[str | Path],
+    left_out: Sequence[Any] | None = None,
+) -> str:
+    """The page: what was left out (if anything), every table (from its `.html`), then every figure (from its
+    `.png`), in the given order. `left_out` entries are strings or `(what, reason)` / `LeftOut` objects."""
+    parts = [f"<style>{FIGURE_STYLE}</style>\n<h1>{html.escape(title)}</h1>\n", left_out_block(left_out)]
     if tables:
         parts.append("<h2>Tables</h2>\n")
         parts += [extract_fragment(Path(t).read_text(encoding="utf-8")) for t in tables]

@@ -12,8 +12,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from mmdiag.engine.checkpoint import load_json_input
 from mmdiag.experiments.provenance import git_commit
-from mmdiag.io import file_sha256, read_json, write_json
+from mmdiag.io import file_sha256, write_json
 from mmdiag.reporting.runs import Run
 from mmdiag.reporting.table import Table
 
@@ -52,11 +53,13 @@ def sidecar(table: Table) -> dict[str, Any]:
         "synthetic": table.synthetic,
         "built_by_commit": git_commit(str(Path.cwd())),
         "extras": table.extras,
+        "left_out": table.left_out,
         "rows": [
             {
                 "index": i,
                 "labels": row.labels,
                 "group": row.group,
+                "warnings": row.warnings,
                 "runs": [run_provenance(r) for r in row.runs],
             }
             for i, row in enumerate(table.rows)
@@ -74,7 +77,7 @@ def verify_sidecar(path: str | Path) -> list[str]:
     Checks that each `metrics.json` exists with the recorded SHA-256 and that the run's `run.json` still
     holds the recorded dataset checksum, config hash, seed, commit, times and device.
     """
-    doc = read_json(path)
+    doc = load_json_input(path)
     problems: list[str] = []
     for row in doc["rows"]:
         for rec in row["runs"]:

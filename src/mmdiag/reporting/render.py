@@ -2,8 +2,10 @@
 
 CSV is for scripts: raw floats, `<col>_low`/`<col>_high` beside every column that has intervals, and a
 `best` column listing (`;`-separated) the columns in which that row is best (within its group). Markdown,
-LaTeX and HTML are for people: `point [low, high]`, best values in bold, the caption above and the notes
-(synthetic-data warning, CI method, extras such as the Bayes accuracy) below.
+LaTeX and HTML are for people: `point [low, high]` (or `mean ± sd` for a mean over seeds), best values in
+bold, the caption above and the notes (CI method, the table's own notes such as the Bayes accuracy, the
+evaluation warnings of the runs shown, what was left out) below. Mean columns add `<col>_sd` and `<col>_n`
+to the CSV.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from mmdiag.reporting.table import SYNTHETIC_NOTE, Column, Table
 
 DASH = "–"  # undefined value (e.g. P-Acc of an arm without attribute classifiers)
 CI_NOTE = "Brackets: 95% confidence interval (percentile bootstrap resampling cases, not images)."
+ZERO_WIDTH_NOTE = " Undefined values and values with a zero-width interval are never marked."
 
 
 @dataclass(frozen=True)
@@ -47,19 +50,46 @@ def display_rows(table: Table) -> list[list[str | Shown]]:
 def _shown(cell: Cell | None, col: Column, bold: bool) -> Shown:
     if cell is None or not cell.defined:
         return Shown(DASH, "", False)
+    if cell.n:  # a mean over repeats: meaningful with two or more
+        if not cell.has_sd:
+            return Shown(DASH, "", False)
+        return Shown(f"{col.fmt(cell.point)} ± {col.fmt(cell.sd)}", "", bold)
     interval = f"[{col.fmt(cell.low)}, {col.fmt(cell.high)}]" if cell.has_ci else ""
     return Shown(col.fmt(cell.point), interval, bold)
 
 
+def with_sd(table: Table, col: Column) -> bool:
+    """True for a column of means over repeats (its cells carry n)."""
+    return any(row.cells.get(col.name, Cell(0.0)).n for row in table.rows)
+
+
+def warning_notes(table: Table) -> list[str]:
+    """One note per distinct evaluation warning of the rows, naming the rows it concerns."""
+    rows_of: dict[str, list[str]] = {}
+    for row in table.rows:
+        for w in row.warnings:
+            names = rows_of.setdefault(w, [])
+            if table.row_name(row) not in names:
+                names.append(table.row_name(row))
+    out = []
+    for w, names in rows_of.items():
+        which = "all rows" if len(names) == len(table.rows) and len(names) > 1 else f"rows: {'; '.join(names)}"
+        out.append(f"Warning ({which}): {w}.")
+    return out
+
+
 def notes(table: Table) -> list[str]:
-    """Notes printed under the table, in order: method notes, the table's own notes."""
+    """Notes printed under the table, in order: method notes, the table's own notes, warnings, left out."""
     out = []
     if any(table.with_ci(c) for c in table.columns):
         out.append(CI_NOTE)
     if table.best_cells():
         grouped = len({row.group for row in table.rows}) > 1
-        out.append("Bold: best value per column" + (" within each group." if grouped else "."))
-    return out + list(table.notes)
+        out.append("Bold: best value per column" + (" within each group." if grouped else ".") + ZERO_WIDTH_NOTE)
+    out += list(table.notes)
+    out += warning_notes(table)
+    out += [line if line.lower().startswith("left out") else f"Left out: {line}" for line in table.left_out]
+    return out
 
 
 def group_starts(table: Table) -> set[int]:
@@ -80,6 +110,9 @@ def to_frame(table: Table) -> pd.DataFrame:
             if table.with_ci(col):
                 rec[f"{col.name}_low"] = cell.low if cell is not None and cell.has_ci else None
                 rec[f"{col.name}_high"] = cell.high if cell is not None and cell.has_ci else None
+            if with_sd(table, col):
+                rec[f"{col.name}_sd"] = cell.sd if cell is not None and cell.has_sd else None
+                rec[f"{col.name}_n"] = cell.n if cell is not None else None
         rec["best"] = ";".join(c.name for c in table.columns if (i, c.name) in best)
         records.append(rec)
     return pd.DataFrame.from_records(records)

@@ -1,8 +1,11 @@
 """Read-only view of one finished run folder: metrics, provenance record, predictions, history.
 
 A run folder is what `mmdiag.experiments.tmm.train_arm` (and every later study) writes: `metrics.json`
-(`run` record + `eval.<set>.{metrics,ci,attributes}`), `run.json`, `predictions_<set>.csv`, `history.csv`
-and `model.pt`. Reporting only reads these files, so tables and figures never depend on training code.
+(`run` record + `eval.<set>.{metrics,ci,attributes,warnings}`), `run.json`, `predictions_<set>.csv`,
+`history.csv` and `model.pt`. Reporting only reads these files, so tables and figures never depend on
+training code. A damaged input (garbage JSON, a truncated CSV, a record without the keys a table needs)
+raises `CorruptInputError`: one line naming the file and `snakemake <metrics.json> --force`, the command
+that rebuilds it (predictions are written by the job whose declared output is the `metrics.json`).
 """
 
 from __future__ import annotations
@@ -16,20 +19,34 @@ from typing import Any, Self
 
 import pandas as pd
 
-from mmdiag.io import file_sha256, read_json
+from mmdiag.engine.checkpoint import load_json_input, read_metrics_json, rebuild_hint
+from mmdiag.errors import CorruptInputError
+from mmdiag.io import file_sha256
 
 
 @dataclass(frozen=True)
 class Cell:
-    """One table value: a point estimate and, where one exists, its 95% interval."""
+    """One table value: a point estimate and, where one exists, its 95% interval, or a mean ± SD over `n`
+    repeats (seeds); a mean cell is shown as `mean ± sd`, and only when n >= 2."""
 
     point: float
     low: float = math.nan
     high: float = math.nan
+    sd: float = math.nan
+    n: int = 0
 
     @property
     def has_ci(self) -> bool:
         return math.isfinite(self.low) and math.isfinite(self.high)
+
+    @property
+    def zero_width(self) -> bool:
+        """An interval of no width (e.g. 0.500 [0.500, 0.500]): the bootstrap saw no variation at all."""
+        return self.has_ci and self.low == self.high
+
+    @property
+    def has_sd(self) -> bool:
+        return self.n >= 2 and math.isfinite(self.sd)
 
     @property
     def defined(self) -> bool:
@@ -49,7 +66,11 @@ class MetricsFile:
     @classmethod
     def load(cls, metrics_path: str | Path) -> Self:
         path = Path(metrics_path)
-        return cls(path, read_json(path))
+        return cls(path, load_json_input(path))
+
+    def corrupt(self, what: str, path: str | Path | None = None) -> CorruptInputError:
+        """The one-line error for a damaged input of this run (`path`, default its `metrics.json`)."""
+        return CorruptInputError(f"{path or self.metrics_path}: {what}; {rebuild_hint(self.metrics_path)}")
 
     @property
     def dir(self) -> Path:
@@ -60,15 +81,47 @@ class MetricsFile:
 class Run(MetricsFile):
     """One run folder, addressed by its `metrics.json`."""
 
+    @classmethod
+    def load(cls, metrics_path: str | Path) -> Self:
+        path = Path(metrics_path)
+        run = cls(path, read_metrics_json(path))
+        if not isinstance(run.metrics["eval"], dict) or not all(
+            isinstance(v, dict) for v in run.metrics["eval"].values()
+        ):
+            raise run.corrupt("'eval' must map each evaluation set to its results")
+        return run
+
     @cached_property
     def record(self) -> dict[str, Any]:
         """The provenance record (`run.json`, else the copy inside `metrics.json`)."""
         path = self.dir / "run.json"
-        if path.exists():
-            return read_json(path)
-        if "run" not in self.metrics:
-            raise ValueError(f"{self.metrics_path}: no run.json beside it and no 'run' record inside")
-        return self.metrics["run"]
+        record = load_json_input(path) if path.exists() else self.metrics.get("run")
+        if not isinstance(record, dict):
+            raise self.corrupt("the run record is not a mapping", path if path.exists() else None)
+        return record
+
+    def field(self, key: str) -> Any:
+        """A record entry a table needs (`arm`, `arm_spec`, `encoder`, ...), or `CorruptInputError`."""
+        if key not in self.record:
+            raise self.corrupt(f"the run record has no '{key}'")
+        return self.record[key]
+
+    @property
+    def spec(self) -> dict[str, Any]:
+        """The arm's spec as the run resolved it (`arm_spec`: modality names, stage switches)."""
+        spec = self.field("arm_spec")
+        if not isinstance(spec, dict) or not isinstance(spec.get("modalities"), list):
+            raise self.corrupt("'arm_spec' must be a mapping with a 'modalities' list")
+        return spec
+
+    @property
+    def seed(self) -> int | None:
+        seed = self.record.get("seed")
+        return None if seed is None else int(seed)
+
+    def warnings(self, evalset: str) -> list[str]:
+        """The evaluation's warnings (C7) as the run recorded them (older runs recorded none)."""
+        return [str(w) for w in self.evaluation(evalset).get("warnings") or []]
 
     @cached_property
     def metrics_sha256(self) -> str:
@@ -96,14 +149,33 @@ class Run(MetricsFile):
                 return Cell(_float(value))
         return MISSING
 
-    def predictions(self, evalset: str) -> pd.DataFrame:
+    def predictions(self, evalset: str, labels: Iterable[str] | None = None) -> pd.DataFrame:
+        """`predictions_<set>.csv`: `case_id`, `y` (class index) and `p_<label>` columns (all of `labels`)."""
         path = self.dir / f"predictions_{evalset}.csv"
-        if not path.exists():
-            raise FileNotFoundError(f"{path}: the run has no predictions for '{evalset}'")
-        return pd.read_csv(path, dtype={"case_id": str})
+        frame = self._csv(path)
+        probs = [c for c in frame.columns if c.startswith("p_")] if labels is None else [f"p_{x}" for x in labels]
+        missing = [c for c in ("case_id", "y", *probs) if c not in frame.columns]
+        if missing or not probs:
+            raise self.corrupt(f"not a predictions file (missing column(s) {missing or ['p_<label>']})", path)
+        values = frame[["y", *probs]]
+        numeric = values.apply(pd.to_numeric, errors="coerce")
+        if numeric.isna().to_numpy().any() or (numeric["y"] != numeric["y"].round()).any():
+            raise self.corrupt("non-numeric or empty values in 'y' or the probability columns", path)
+        frame["y"] = numeric["y"].astype(int)
+        return frame
 
     def history(self) -> pd.DataFrame:
-        return pd.read_csv(self.dir / "history.csv")
+        return self._csv(self.dir / "history.csv")
+
+    def _csv(self, path: Path) -> pd.DataFrame:
+        if not path.exists():
+            raise self.corrupt("file not found", path)
+        try:
+            return pd.read_csv(path, dtype={"case_id": str})
+        except (UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as exc:
+            reason = "not UTF-8 text" if isinstance(exc, UnicodeDecodeError) else "not a readable CSV"
+            first = str(exc).strip().splitlines()[0][:120] if str(exc).strip() else type(exc).__name__
+            raise self.corrupt(f"{reason} ({first})", path) from None
 
     @property
     def model_path(self) -> Path:
@@ -119,6 +191,18 @@ class CVRun(MetricsFile):
         """The folder name (the centre, for TMM-Net's Table 4)."""
         return self.dir.name
 
+    @classmethod
+    def load(cls, metrics_path: str | Path) -> Self:
+        cv = super().load(metrics_path)
+        doc = cv.metrics
+        if (
+            not isinstance(doc, dict)
+            or not isinstance(doc.get("folds"), list)
+            or not isinstance(doc.get("summary"), dict)
+        ):
+            raise cv.corrupt("not a cross-validation summary (needs 'folds' and 'summary')")
+        return cv
+
     @property
     def folds(self) -> list[Run]:
         """Fold runs in fold order (`fold<i>/metrics.json`)."""
@@ -128,7 +212,7 @@ class CVRun(MetricsFile):
         return [_float(f.get(key)) for f in self.metrics["folds"]]
 
     def summary(self, key: str, stat: str) -> float:
-        return _float(self.metrics["summary"][key][stat])
+        return _float((self.metrics["summary"].get(key) or {}).get(stat))
 
 
 def any_synthetic(runs: Iterable[Run]) -> bool:
@@ -136,9 +220,17 @@ def any_synthetic(runs: Iterable[Run]) -> bool:
     return any(bool(r.record.get("dataset_synthetic")) for r in runs)
 
 
+def read_meta(meta: str | Path) -> dict[str, Any]:
+    """The preprocessing cache's `meta.json` (needs its `dataset` record), else `CorruptInputError`."""
+    doc = load_json_input(meta)
+    if not isinstance(doc, dict) or not isinstance(doc.get("dataset"), dict) or "labels" not in doc["dataset"]:
+        raise CorruptInputError(f"{meta}: not a cache meta.json (no 'dataset.labels'); {rebuild_hint(meta)}")
+    return doc
+
+
 def dataset_labels(meta: str | Path) -> tuple[list[str], int]:
     """Class names of the cache's `meta.json` and the positive class index (`positive_label`, else the last)."""
-    ds = read_json(meta)["dataset"]
+    ds = read_meta(meta)["dataset"]
     labels = list(ds["labels"])
     return labels, labels.index(ds["positive_label"]) if ds.get("positive_label") else len(labels) - 1
 

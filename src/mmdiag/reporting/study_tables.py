@@ -3,7 +3,8 @@
 Inputs are what `mmdiag.stages.studies` writes: a fusion study or the distillation pair leave a
 `summary.json` listing their runs' `metrics.json` (in table order; distillation adds efficiency figures),
 the dual-branch model one run per stage. Rows are labelled by each run's `row` record; the metric columns
-follow the task (binary: SEN/SPE/Acc/F1/AUC; multi-class: Acc, macro P/R/F1, AUC OvR/OvO).
+follow the task (binary: Acc, Acc (case), SEN/SPE/F1/AUC; multi-class: Acc, Acc (case), macro P/R/F1,
+AUC OvR/OvO, labelled in the caption).
 """
 
 from __future__ import annotations
@@ -13,16 +14,19 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from mmdiag.io import read_json
+from mmdiag.engine.checkpoint import load_json_input, rebuild_hint
+from mmdiag.errors import CorruptInputError
 from mmdiag.reporting.catalog import table
+from mmdiag.reporting.columns import run_classes
 from mmdiag.reporting.comparisons import paired_tests, proportion_tests
 from mmdiag.reporting.runs import Cell, Run, dataset_labels
-from mmdiag.reporting.table import Column, Row, Table, format_number, format_p, metric_row
+from mmdiag.reporting.table import Column, Row, Table, format_number, format_p, metric_row, run_warnings
 
 EVALSET = "single_centre"
-BINARY = {"Acc": "Acc", "SEN": "SEN", "SPE": "SPE", "F1": "F1", "AUC": "AUC"}
+BINARY = {"Acc": "Acc", "Acc (case)": "Acc_case", "SEN": "SEN", "SPE": "SPE", "F1": "F1", "AUC": "AUC"}
 MULTICLASS = {
     "Acc": "Acc",
+    "Acc (case)": "Acc_case",
     "P (macro)": "precision_macro",
     "R (macro)": "recall_macro",
     "F1 (macro)": "F1_macro",
@@ -31,14 +35,38 @@ MULTICLASS = {
 }
 
 
+MULTICLASS_NOTE = (
+    " Multiclass task ({n} classes): P, R and F1 are macro averages over the classes (R (macro) is the balanced "
+    "accuracy), AUC (OvR) / AUC (OvO) the macro one-vs-rest / one-vs-one AUC; sensitivity and specificity of "
+    "the binary tables do not apply."
+)
+
+
+def read_summary(summary: str | Path) -> dict[str, Any]:
+    """A study's `summary.json` (must list its `runs`), else `CorruptInputError`."""
+    doc = load_json_input(summary)
+    if not isinstance(doc, dict) or not isinstance(doc.get("runs"), dict):
+        raise CorruptInputError(f"{summary}: not a study summary (no 'runs' mapping); {rebuild_hint(summary)}")
+    return doc
+
+
 def summary_runs(summary: str | Path) -> list[Run]:
     """The runs a study summary lists, in its order."""
-    return [Run.load(p) for p in read_json(summary)["runs"].values()]
+    return [Run.load(p) for p in read_summary(summary)["runs"].values()]
+
+
+def is_multiclass(run: Run) -> bool:
+    return "F1_macro" in (run.evaluation(EVALSET).get("metrics") or {})
 
 
 def headline(run: Run) -> dict[str, str]:
     """Column name -> metric key for the run's task (multi-class runs record macro metrics)."""
-    return MULTICLASS if "F1_macro" in run.evaluation(EVALSET)["metrics"] else BINARY
+    return MULTICLASS if is_multiclass(run) else BINARY
+
+
+def task_caption(run: Run) -> str:
+    """The caption sentence labelling a multiclass table's columns ('' for binary)."""
+    return MULTICLASS_NOTE.format(n=len(run_classes(run, EVALSET)) or "several") if is_multiclass(run) else ""
 
 
 def row_label(run: Run) -> str:
@@ -63,13 +91,15 @@ def metrics_table(
     rows = [metric_row(r, EVALSET, {label: row_label(r)}, keys, group(row_label(r))) for r in runs]
     cols = [Column(c) for c in keys]
     notes = []
+    caption += task_caption(runs[0])
     if reference is not None and meta is not None:
         labels, pos = dataset_labels(meta)
-        ref_pred = reference.predictions(EVALSET)
+        ref_pred = reference.predictions(EVALSET, labels)
         col = f"McNemar p (vs {row_label(reference)})"
         cols.append(Column(col, None, format_p))
         for r, row in zip(runs, rows):
-            p = math.nan if r is reference else paired_tests(r.predictions(EVALSET), ref_pred, labels, pos)["mcnemar_p"]
+            tested = r is not reference
+            p = paired_tests(r.predictions(EVALSET, labels), ref_pred, labels, pos)["mcnemar_p"] if tested else math.nan
             row.cells[col] = Cell(p)
             if r is not reference:
                 row.runs.append(reference)
@@ -130,22 +160,30 @@ EFFICIENCY = [
     "throughput, latency per batch, peak memory).",
 )
 def distill_efficiency(name: str, caption: str, runs: Sequence[str], **_: Any) -> Table:
-    summary = read_json(runs[0])
+    summary = read_summary(runs[0])
     loaded = summary_runs(runs[0])
     auc = "AUC_ovr" if "AUC_ovr" in loaded[0].evaluation(EVALSET)["metrics"] else "AUC"
-    cols = [Column("Acc"), Column("AUC", fmt=format_number)]
+    cols = [Column("Acc"), Column("Acc (case)"), Column("AUC", fmt=format_number)]
     cols += [Column(label, best, fmt) for label, _, best, _, fmt in EFFICIENCY]
     rows = []
     for key, run in zip(summary["runs"], loaded):
         eff = summary["efficiency"][key]
-        cells = {"Acc": run.cell(EVALSET, "Acc"), "AUC": run.cell(EVALSET, auc)}
+        cells = {
+            "Acc": run.cell(EVALSET, "Acc"),
+            "Acc (case)": run.cell(EVALSET, "Acc_case"),
+            "AUC": run.cell(EVALSET, auc),
+        }
         cells.update({label: Cell(float(eff[k]) * scale) for label, k, _, scale, _ in EFFICIENCY})
-        rows.append(Row({"Model": row_label(run)}, cells, [run]))
+        rows.append(Row({"Model": row_label(run)}, cells, [run], None, run_warnings(run, EVALSET)))
     first = next(iter(summary["efficiency"].values()))
     notes = [
         f"Student/teacher parameter ratio: {summary['parameter_ratio']:.2f}. Efficiency measured on "
         f"{first['device']} with batches of {first['batch_size']} (memory: {first['memory_source']})."
     ]
+    if is_multiclass(loaded[0]):
+        caption += (
+            f" Multiclass task ({len(run_classes(loaded[0], EVALSET))} classes): AUC is the macro one-vs-rest AUC."
+        )
     return Table(name, caption, ["Model"], cols, rows, notes, {"efficiency": summary["efficiency"]})
 
 
@@ -167,7 +205,7 @@ def dualbranch_overall(name: str, caption: str, runs: Sequence[str], meta: str, 
         row = metric_row(r, EVALSET, {"Model": row_label(r)}, keys)
         tests = {"z_p": math.nan, "chi2_p": math.nan}
         if r is not fused:
-            tests = proportion_tests(r.predictions(EVALSET), fused.predictions(EVALSET), labels)
+            tests = proportion_tests(r.predictions(EVALSET, labels), fused.predictions(EVALSET, labels), labels)
             row.runs.append(fused)
         row.cells.update({"z-test p": Cell(tests["z_p"]), "χ² p": Cell(tests["chi2_p"])})
         rows.append(row)
@@ -175,7 +213,7 @@ def dualbranch_overall(name: str, caption: str, runs: Sequence[str], meta: str, 
         f"Tests compare each branch with the fused model ({row_label(fused)}) on the same test cases (case "
         "level); the z-test treats the two accuracies as independent samples, as the paper does."
     ]
-    return Table(name, caption, ["Model"], cols, rows, notes)
+    return Table(name, caption + task_caption(loaded[0]), ["Model"], cols, rows, notes)
 
 
 def per_class_f1(run: Run, labels: Sequence[str]) -> dict[str, Cell]:
@@ -185,7 +223,7 @@ def per_class_f1(run: Run, labels: Sequence[str]) -> dict[str, Cell]:
         return cells
     from mmdiag.eval.metrics import multiclass_metrics
 
-    pred = run.predictions(EVALSET)
+    pred = run.predictions(EVALSET, labels)
     f1 = multiclass_metrics(pred["y"].to_numpy(), pred[[f"p_{x}" for x in labels]].to_numpy(), labels)
     return {label: Cell(f1["F1_per_class"][label]) for label in labels}
 
@@ -198,5 +236,5 @@ def per_class_f1(run: Run, labels: Sequence[str]) -> dict[str, Cell]:
 def dualbranch_key_classes(name: str, caption: str, runs: Sequence[str], meta: str, **_: Any) -> Table:
     loaded = [Run.load(p) for p in runs]
     labels, _pos = dataset_labels(meta)
-    rows = [Row({"Model": row_label(r)}, per_class_f1(r, labels), [r]) for r in loaded]
+    rows = [Row({"Model": row_label(r)}, per_class_f1(r, labels), [r], None, run_warnings(r, EVALSET)) for r in loaded]
     return Table(name, caption, ["Model"], [Column(label) for label in labels], rows)

@@ -20,6 +20,7 @@ from mmdiag.reporting.runs import Cell, Run, any_synthetic
 
 Best = Literal["max", "min"] | None
 SYNTHETIC_NOTE = "Synthetic data — not a clinical result."
+ONE_CLASS = "predicts one class for every case"  # the evaluation warning flagged in the caption (C7)
 
 
 def format_number(value: float, digits: int = 3) -> str:
@@ -56,17 +57,26 @@ def columns(names: Iterable[str], best: Best = "max") -> list[Column]:
 
 @dataclass
 class Row:
-    """One table row: its labels, its values, the runs it came from, and its group (best is per group)."""
+    """One table row: its labels, its values, the runs it came from, and its group (best is per group).
+
+    `warnings` are the evaluation warnings (C7) of the run(s) and set(s) the row shows; the renderers print
+    them under the table.
+    """
 
     labels: dict[str, str]
     cells: dict[str, Cell]
     runs: list[Run] = field(default_factory=list)
     group: str | None = None
+    warnings: list[str] = field(default_factory=list)
 
 
 @dataclass
 class Table:
-    """A result table. `notes` are printed under it; `extras` go to the provenance sidecar as-is."""
+    """A result table. `notes` are printed under it; `extras` go to the provenance sidecar as-is.
+
+    `left_out` lists what the DAG did not run for this dataset, one line each ("stage-1 arms — the dataset
+    has no reports"); it is printed under the table and recorded in the sidecar.
+    """
 
     name: str
     caption: str
@@ -75,6 +85,7 @@ class Table:
     rows: list[Row]
     notes: list[str] = field(default_factory=list)
     extras: dict[str, Any] = field(default_factory=dict)
+    left_out: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         names = [c.name for c in self.columns]
@@ -91,14 +102,34 @@ class Table:
         return any_synthetic(r for row in self.rows for r in row.runs)
 
     @property
+    def one_class_rows(self) -> list[str]:
+        """Labels of the rows whose model predicts one class for every case of a set they show."""
+        return [self.row_name(row) for row in self.rows if any(ONE_CLASS in w for w in row.warnings)]
+
+    def row_name(self, row: Row) -> str:
+        return " / ".join(row.labels[c] for c in self.label_columns)
+
+    @property
     def full_caption(self) -> str:
-        return f"{self.caption} {SYNTHETIC_NOTE}" if self.synthetic else self.caption
+        caption = self.caption
+        flagged = self.one_class_rows
+        if flagged:
+            caption += (
+                f" Warning: {len(flagged)} row(s) come from a model that predicts one class for every test case "
+                f"({'; '.join(flagged)}); their SEN/SPE/balanced accuracy are not comparable (see notes)."
+            )
+        return f"{caption} {SYNTHETIC_NOTE}" if self.synthetic else caption
 
     def with_ci(self, column: Column) -> bool:
         return any(row.cells.get(column.name, Cell(math.nan)).has_ci for row in self.rows)
 
     def best_cells(self) -> set[tuple[int, str]]:
-        """(row index, column name) of every best value, per group; ties are all best, NaN never."""
+        """(row index, column name) of every best value, per group; ties are all best, NaN never.
+
+        A value whose interval has zero width (e.g. 0.500 [0.500, 0.500]: the bootstrap saw no variation,
+        typically a one-class or tiny set) is never marked either; it still counts as a rival, so when it
+        is the top value nothing in that column is called best.
+        """
         marked: set[tuple[int, str]] = set()
         groups: dict[str | None, list[int]] = {}
         for i, row in enumerate(self.rows):
@@ -107,12 +138,12 @@ class Table:
             if col.best is None:
                 continue
             for members in groups.values():
-                values = {i: self.rows[i].cells.get(col.name, Cell(math.nan)).point for i in members}
-                defined = {i: v for i, v in values.items() if v is not None and math.isfinite(v)}
+                cells = {i: self.rows[i].cells.get(col.name, Cell(math.nan)) for i in members}
+                defined = {i: c.point for i, c in cells.items() if c.point is not None and math.isfinite(c.point)}
                 if len(defined) < 2:
                     continue  # a lone value is not "best" of anything
                 target = max(defined.values()) if col.best == "max" else min(defined.values())
-                marked.update((i, col.name) for i, v in defined.items() if v == target)
+                marked.update((i, col.name) for i, v in defined.items() if v == target and not cells[i].zero_width)
         return marked
 
 
@@ -123,11 +154,34 @@ def metric_row(
     keys: Sequence[str] | Mapping[str, str],
     group: str | None = None,
 ) -> Row:
-    """A row from one run on one evaluation set.
+    """A row from one run on one evaluation set, carrying that evaluation's warnings.
 
     Args:
         keys: metric/CI/attribute keys of `metrics.json` (`Acc`, `F1_macro`, `P-Acc`), used as column names, or
             a mapping column name -> key (e.g. `{"G-Acc": "Acc"}`).
     """
     mapping = dict(keys) if isinstance(keys, Mapping) else {k: k for k in keys}
-    return Row(dict(labels), {col: run.cell(evalset, key) for col, key in mapping.items()}, [run], group)
+    cells = {col: run.cell(evalset, key) for col, key in mapping.items()}
+    return Row(dict(labels), cells, [run], group, run_warnings(run, evalset))
+
+
+def run_warnings(run: Run, evalset: str) -> list[str]:
+    """The run's warnings on `evalset`, each prefixed with the set's name."""
+    return [f"{evalset}: {w}" for w in run.warnings(evalset)]
+
+
+def as_lines(items: Iterable[Any] | None) -> list[str]:
+    """`left_out` entries as one line each: strings as they are, `(what, reason)` pairs, mappings or objects with
+    `what`/`reason` (e.g. `mmdiag.plan.LeftOut`) as "what — reason"."""
+    out = []
+    for item in items or []:
+        if isinstance(item, str):
+            out.append(item)
+        elif isinstance(item, Mapping):
+            out.append(f"{item['what']} — {item['reason']}")
+        elif hasattr(item, "what") and hasattr(item, "reason"):
+            out.append(f"{item.what} — {item.reason}")
+        else:
+            what, reason = item
+            out.append(f"{what} — {reason}")
+    return out

@@ -11,51 +11,56 @@ from typing import Any
 import numpy as np
 from matplotlib.figure import Figure
 
-from mmdiag.io import read_json
 from mmdiag.reporting.catalog import figure
-from mmdiag.reporting.curves import predicted_labels, roc_input, roc_points
+from mmdiag.reporting.curves import macro_roc_points, predicted_labels, roc_input, roc_points
 from mmdiag.reporting.figures.confusion import plot_confusion
 from mmdiag.reporting.figures.curves import plot_history
 from mmdiag.reporting.figures.embedding import plot_embedding, tsne
 from mmdiag.reporting.figures.heatmaps import image_grid, to_display
 from mmdiag.reporting.figures.roc import RocCurve, plot_roc
 from mmdiag.reporting.figures.style import panels, suptitle
-from mmdiag.reporting.runs import Run, any_synthetic, dataset_labels
+from mmdiag.reporting.runs import Run, any_synthetic, dataset_labels, read_meta
+from mmdiag.reporting.seeds import first_seeds
 from mmdiag.reporting.tmm_tables import SETTINGS, is_full_model, load_runs
+
+
+def first_seed_runs(runs: Sequence[str], config: dict[str, Any] | None) -> list[Run]:
+    """One run per (encoder, arm): the first seed, so several seeds never draw an arm twice."""
+    return first_seeds(load_runs(runs), config)
 
 
 @figure(
     "tmmnet_fig8_roc_ablation",
-    "ROC curves of the ablation arms on the single-centre test set and on the unseen centre (multi-centre), per "
-    "image pair; the legend gives each arm's AUC with its 95% case-bootstrap CI (as in tmmnet_t3_ablation).",
+    "ROC curves of the ablation arms (first seed) on the single-centre test set and on the unseen centre "
+    "(multi-centre), per image pair; the legend gives each arm's AUC with its 95% case-bootstrap CI (as in "
+    "tmmnet_t3_ablation). Multiclass tasks: the macro-averaged one-vs-rest curve and the macro one-vs-rest AUC.",
 )
-def roc_ablation(runs: Sequence[str], meta: str, **_: Any) -> Figure:
-    loaded = load_runs(runs)
+def roc_ablation(runs: Sequence[str], meta: str, config: dict[str, Any] | None = None, **_: Any) -> Figure:
+    loaded = first_seed_runs(runs, config)
     labels, pos = dataset_labels(meta)
     sets = [s for s in SETTINGS if any(s in r.eval_sets for r in loaded)]
     fig, axes = panels(len(sets), panel=(4.6, 6.4))
     for ax, evalset in zip(axes, sets):
-        curves = [
-            RocCurve(
-                r.record["arm"],
-                roc_points(*roc_input(r.predictions(evalset), labels, pos)),
-                r.cell(evalset, "AUC"),
-                emphasis=is_full_model(r.record["arm_spec"]),
-            )
-            for r in loaded
-            if evalset in r.eval_sets
-        ]
-        plot_roc(ax, curves, SETTINGS[evalset])
+        curves = []
+        for r in loaded:
+            if evalset not in r.eval_sets:
+                continue
+            pred = r.predictions(evalset, labels)
+            points = macro_roc_points(pred, labels) if len(labels) > 2 else roc_points(*roc_input(pred, labels, pos))
+            curves.append(RocCurve(r.field("arm"), points, r.cell(evalset, "AUC"), emphasis=is_full_model(r.spec)))
+        title = SETTINGS[evalset] + (" (macro one-vs-rest)" if len(labels) > 2 else "")
+        plot_roc(ax, curves, title)
     suptitle(fig, "ROC of the ablation arms", any_synthetic(loaded))
     return fig
 
 
 @figure(
     "tmmnet_confusion_ablation",
-    "Confusion matrices of every ablation arm (columns) on each test setting (rows): counts and row shares.",
+    "Confusion matrices of every ablation arm (first seed; columns) on each test setting (rows): counts and row "
+    "shares.",
 )
-def confusion_ablation(runs: Sequence[str], meta: str, **_: Any) -> Figure:
-    loaded = load_runs(runs)
+def confusion_ablation(runs: Sequence[str], meta: str, config: dict[str, Any] | None = None, **_: Any) -> Figure:
+    loaded = first_seed_runs(runs, config)
     labels, _pos = dataset_labels(meta)
     sets = [s for s in SETTINGS if any(s in r.eval_sets for r in loaded)]
     cells = [(evalset, r) for evalset in sets for r in loaded]
@@ -64,8 +69,8 @@ def confusion_ablation(runs: Sequence[str], meta: str, **_: Any) -> Figure:
         if evalset not in r.eval_sets:
             ax.set_visible(False)
             continue
-        pred = r.predictions(evalset)
-        title = f"{r.record['arm']}\n{SETTINGS[evalset]}"
+        pred = r.predictions(evalset, labels)
+        title = f"{r.field('arm')}\n{SETTINGS[evalset]}"
         plot_confusion(ax, pred["y"].to_numpy(), predicted_labels(pred, labels), labels, title)
     suptitle(fig, "Confusion matrices of the ablation arms", any_synthetic(loaded))
     return fig
@@ -77,8 +82,8 @@ def confusion_ablation(runs: Sequence[str], meta: str, **_: Any) -> Figure:
     "training loss (sum of the active objectives) and validation loss (the selection criterion) on top, "
     "validation accuracy and AUC below.",
 )
-def training_curves(runs: Sequence[str], **_: Any) -> Figure:
-    loaded = load_runs(runs)
+def training_curves(runs: Sequence[str], config: dict[str, Any] | None = None, **_: Any) -> Figure:
+    loaded = first_seed_runs(runs, config)
     fig, axes = panels(2 * len(loaded), 2, panel=(3.4, 2.3))
     for j, r in enumerate(loaded):
         history = r.history()
@@ -140,7 +145,7 @@ def attribute_cam(model_run: str, meta: str, split: str, config: dict[str, Any],
     from mmdiag.reporting.run_model import attribute_cams, image_batch, load_model, pick_samples, test_samples
 
     run = Run.load(model_run)
-    meta_doc = read_json(meta)
+    meta_doc = read_meta(meta)
     labels, _pos = dataset_labels(meta)
     attrs = meta_doc["dataset"]["attributes"]
     model = load_model(run)
@@ -177,7 +182,7 @@ def guidance_cam(before: str, after: str, meta: str, split: str, config: dict[st
     mods = [m for m in models[1].modalities if m in models[0].modalities]
     if not mods:
         raise ValueError("the 'before' and 'after' runs share no modality")
-    meta_doc = read_json(meta)
+    meta_doc = read_meta(meta)
     labels, _pos = dataset_labels(meta)
     samples = test_samples(config, meta, split, models[1].modalities)
     index = pick_samples(samples)
