@@ -416,9 +416,25 @@ def config_schema() -> dict[str, Any]:
                 {
                     "pairing": prop(
                         "string", "cyclic", "pairing of two modalities' images within a case", enum=["cyclic", "all"]
-                    )
+                    ),
+                    "missing_modality": prop(
+                        "string",
+                        "drop",
+                        "cases lacking a modality a run uses: drop them (listed as dropped cases), or token "
+                        "(keep them; the absent image is zeros and batch['present'] says so; models without "
+                        "a missing-modality token run with drop)",
+                        enum=["drop", "token"],
+                    ),
+                    "modality_dropout": prop(
+                        "number",
+                        0.0,
+                        "training batches only: probability of hiding each present modality of a sample "
+                        "that has at least two (seeded by seed and epoch)",
+                        minimum=0,
+                        exclusiveMaximum=1,
+                    ),
                 },
-                "sample construction",
+                "sample construction (docs/data_format.md, 'Missing modalities')",
             ),
             "splits": obj(
                 {

@@ -59,12 +59,22 @@ class Context:
             self._splits[path] = Split.from_json(read_json(path))
         return self._splits[path]
 
-    def samples(self, split_path: str | Path, partition: str, modalities: Sequence[str]) -> SampleSet:
+    def samples(
+        self, split_path: str | Path, partition: str, modalities: Sequence[str], missing: str | None = None
+    ) -> SampleSet:
+        """`missing`: override `data.missing_modality` (e.g. `drop` for a model without a missing-modality token)."""
         split = self.split(str(split_path))
         if partition not in split.partitions:
             raise ConfigError(f"{split_path}: no partition '{partition}' (has {', '.join(split.partitions)})")
-        pairing = self.config.get("data", {}).get("pairing", "cyclic")
-        return SampleSet(self.cache, split.partitions[partition], modalities, pairing=pairing)
+        data = self.config.get("data", {})
+        return SampleSet(
+            self.cache,
+            split.partitions[partition],
+            modalities,
+            pairing=data.get("pairing", "cyclic"),
+            missing=missing or data.get("missing_modality", "drop"),
+            modality_dropout=float(data.get("modality_dropout", 0.0)) if partition == "train" else 0.0,
+        )
 
     def augment(self, override: Mapping[str, Any] | None = None) -> Augment | None:
         """Training augmentation (`augment` config, or a run's own) with the cache's normalisation (CLAHE needs it)."""
