@@ -89,7 +89,7 @@ def test_convert_pathmnist(fixture_checksums: Path, offline_base: str, tmp_path:
         {"flag": "pathmnist", "download_dir": str(fixture_checksums), "url_override": offline_base},
         out,
     )
-    ds = load_dataset(out, validate=False)  # the lead switches this to validate=True
+    ds = load_dataset(out, validate=True)
     info, _ = mm.medmnist_info()
     names = [info["pathmnist"]["label"][str(i)] for i in range(9)]
     assert spec.labels == tuple(mm.label_slug(n) for n in names) and "smooth_muscle" in spec.labels
@@ -102,8 +102,8 @@ def test_convert_pathmnist(fixture_checksums: Path, offline_base: str, tmp_path:
         with Image.open(out / img.path) as im:
             assert im.mode == "RGB"
             np.testing.assert_array_equal(np.asarray(im), arrays[f"{case.split}_images"][i])
-    assert set(ds.reports["report"]) == {"PathMNIST image, 28x28, colon pathology."}
-    assert spec.metadata["report_carries_label_information"] is False
+    assert not (out / "reports.csv").exists() and list(ds.reports.columns) == ["case_id"]  # no text, no placeholder
+    assert "no reports.csv" in spec.metadata["reports"]
     assert spec.metadata["file"]["md5"] == hashlib.md5((fixture_checksums / "pathmnist.npz").read_bytes()).hexdigest()
     assert sorted(p.name for p in out.parent.iterdir()) == ["pathmnist_28"]  # no temporary folder left
 
@@ -120,13 +120,13 @@ def test_grey_subset_at_64px(fixture_checksums: Path, offline_base: str, tmp_pat
         },
         tmp_path / "out",
     )
-    ds = load_dataset(tmp_path / "out", validate=False)
+    ds = load_dataset(tmp_path / "out", validate=True)
     assert spec.modalities["organa"].channels == 1 and len(spec.labels) == 11
     first = ds.images.iloc[0]
     with Image.open(tmp_path / "out" / first.path) as im:
         assert im.mode == "L" and im.size == (64, 64)
         np.testing.assert_array_equal(np.asarray(im), arrays["train_images"][0])
-    assert set(ds.reports["report"]) == {"OrganAMNIST image, 64x64, abdominal CT (axial)."}
+    assert not ds.has_reports
 
 
 def test_max_per_split_is_stratified_and_seeded(fixture_checksums: Path, offline_base: str, tmp_path: Path) -> None:
@@ -228,7 +228,7 @@ def _pair(fixture_checksums: Path, offline_base: str, out: Path, **cfg: object) 
         {"size": 28, "download_dir": str(fixture_checksums), "url_override": offline_base, **cfg},
         out,
     )
-    return spec, load_dataset(out, validate=False)
+    return spec, load_dataset(out, validate=True)
 
 
 def test_pair_random_same_split(fixture_checksums: Path, offline_base: str, tmp_path: Path) -> None:
@@ -257,8 +257,10 @@ def test_pair_random_same_split(fixture_checksums: Path, offline_base: str, tmp_
     pairing = spec.metadata["pairing"]
     assert pairing["policy"] == "random_same_split" and pairing["seed"] == 5
     assert pairing["corresponding_samples"] is False and "NOT corresponding" in pairing["statement"]
-    reports = ds.reports.set_index("case_id")
-    assert set(reports["report.organ"]) == {"OrganAMNIST image, 28x28, abdominal CT (axial)."}
+    assert not (tmp_path / "a" / "reports.csv").exists()
+    shared = train[train.duplicated("organ_source_index", keep=False)]  # a reused organ image: one group
+    assert len(shared) and shared.groupby("organ_source_index")["group_id"].nunique().eq(1).all()
+    assert (shared["group_id"] != "").all()
 
     _, again = _pair(fixture_checksums, offline_base, tmp_path / "b", seed=5)
     _, other = _pair(fixture_checksums, offline_base, tmp_path / "c", seed=6)
@@ -298,3 +300,24 @@ def test_pair_class_aligned_needs_the_classes(fixture_checksums: Path, offline_b
     with pytest.raises(ConfigError, match=r"organamnist train split: .*random_same_split"):
         _pair(fixture_checksums, offline_base, tmp_path / "out", pairing="class_aligned")
     assert not (tmp_path / "out").exists()
+
+
+def test_duplicate_images_are_grouped_and_never_in_train_and_test(
+    fixture_checksums: Path, offline_base: str, tmp_path: Path
+) -> None:
+    """As in the official BreastMNIST file (train 115 == test 76): the test copy stays, the train copy goes."""
+    arrays = write_npz(fixture_checksums / "pathmnist.npz", (28, 28, 3), classes=9)
+    arrays["train_images"][3] = arrays["test_images"][5]  # across splits
+    arrays["train_images"][7] = arrays["train_images"][8]  # within one split
+    np.savez(fixture_checksums / "pathmnist.npz", **arrays)
+    out = tmp_path / "data"
+    spec = prepare_source(
+        "medmnist", {"flag": "pathmnist", "download_dir": str(fixture_checksums), "url_override": offline_base}, out
+    )
+    ds = load_dataset(out, validate=True)  # the validator refuses one image under two groups
+    ids = set(ds.cases["case_id"])
+    assert "train_000003" not in ids and "test_000005" in ids and not (out / "images/path/train_000003.png").exists()
+    assert spec.metadata["duplicates"]["dropped"] == {"train_000003": "test_000005"}
+    groups = ds.cases.set_index("case_id")["group_id"]
+    assert groups["train_000007"] == groups["train_000008"] != ""
+    assert Counter(ds.cases["split"]) == {**SPLIT_SIZES, "train": SPLIT_SIZES["train"] - 1}

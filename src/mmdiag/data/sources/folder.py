@@ -2,8 +2,8 @@
 
 The folder is copied (or hard-linked, which costs no space) rather than symlinked: the pipeline's
 dataset folder must not change when the user edits their original, and a symlink would silently
-follow such edits while the recorded checksum still named the old bytes. Only the four tables and
-the image files that `images.csv` lists are brought over, byte for byte.
+follow such edits while the recorded checksum still named the old bytes. Only the tables (reports.csv
+when the folder has one) and the image files that `images.csv` lists are brought over, byte for byte.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from mmdiag.data.byo import (
     load_dataset,
 )
 from mmdiag.data.sources.config import object_schema, resolve_config
+from mmdiag.data.sources.paths import inside
 from mmdiag.errors import ConfigError, DataFormatError
 
 FOLDER_SCHEMA: dict[str, Any] = object_schema(
@@ -36,7 +37,8 @@ FOLDER_SCHEMA: dict[str, Any] = object_schema(
         "path": {
             "type": ["string", "null"],
             "default": None,
-            "description": "the folder holding dataset.yaml, cases.csv, images.csv and reports.csv (required)",
+            "description": "the folder holding dataset.yaml, cases.csv, images.csv and optionally reports.csv "
+            "(required)",
         },
         "link": {
             "type": "string",
@@ -85,9 +87,10 @@ def prepare(cfg: Mapping[str, Any], out_dir: Path) -> DatasetSpec:
         raise DataFormatError(str(src), problems)
     with atomic_dir(out_dir) as tmp:
         for name in (DATASET_YAML, CASES_CSV, IMAGES_CSV, REPORTS_CSV):
-            shutil.copy2(src / name, tmp / name)
+            if name != REPORTS_CSV or (src / name).is_file():  # reports are optional
+                shutil.copy2(src / name, tmp / name)
         for rel in tqdm(rel_paths, desc=f"{dataset.spec.name} images", unit="img", file=sys.stderr, leave=False):
-            _place(src / rel, tmp / rel, hardlink=c["link"] == "hardlink")
+            _place(src / rel, inside(tmp, rel), hardlink=c["link"] == "hardlink")
     return dataset.spec
 
 

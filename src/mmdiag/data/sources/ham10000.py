@@ -21,6 +21,7 @@ from tqdm import tqdm
 from mmdiag.data.byo import DatasetSpec, ModalitySpec, atomic_dir, write_tables
 from mmdiag.data.sources.config import download_dir, object_schema, resolve_config
 from mmdiag.data.sources.download import RemoteFile, fetch_all, mirror_url
+from mmdiag.data.sources.paths import inside, safe_component
 from mmdiag.data.sources.sampling import stratified_subsample
 from mmdiag.errors import DataFormatError
 
@@ -127,7 +128,15 @@ def read_metadata(path: str | Path) -> pd.DataFrame:
     meta = pd.read_csv(path, dtype=str, keep_default_na=False).apply(lambda col: col.str.strip())
     missing = [c for c in REQUIRED_COLUMNS if c not in meta.columns]
     if missing:
-        raise DataFormatError(str(path), [f"missing column(s) {', '.join(missing)}"])
+        hint = next(
+            (
+                f"; the file seems to use {sep!r} as its separator"
+                for sep in ";\t"
+                if len(meta.columns) == 1 and sep in meta.columns[0]
+            ),
+            "",
+        )
+        raise DataFormatError(str(path), [f"missing column(s) {', '.join(missing)}{hint}"])
     meta["line"] = range(2, len(meta) + 2)
     problems = [
         f"line {r.line}: empty {col}" for col in ("lesion_id", "image_id") for r in meta[meta[col] == ""].itertuples()
@@ -261,9 +270,11 @@ def convert(
             leave=False,
         ):
             k, member = index[r.image_id]
-            rel = f"images/{r.lesion_id}/{r.image_id}{Path(member).suffix.lower()}"
-            (out_dir / rel).parent.mkdir(parents=True, exist_ok=True)
-            (out_dir / rel).write_bytes(archives[k].read(member))
+            # ids come from someone else's CSV: one safe path component each, never `../`
+            rel = f"images/{safe_component(r.lesion_id)}/{safe_component(r.image_id)}{Path(member).suffix.lower()}"
+            target = inside(out_dir, rel)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(archives[k].read(member))
             images.append({"case_id": r.lesion_id, "modality": "derm", "path": rel})
     finally:
         for zf in archives:

@@ -3,11 +3,14 @@
 Everything about a subset — URLs and MD5s per size, label names, channels, licence — comes from the
 installed `medmnist` package's `medmnist.info.INFO`, so a medmnist upgrade brings its corrections
 with it. The `.npz` files are read by the project's own streaming reader (`sources.npz`). MedMNIST has
-no text: every case gets one neutral templated sentence, which carries no label information.
+no text: no reports.csv is written (no placeholder sentence), so text-guided studies are left out.
+Pixel-identical samples are grouped, and one that sits in two official splits is kept only in the
+later one (test, then val), see `sources.duplicates`.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 import sys
 from collections.abc import Mapping
@@ -23,6 +26,7 @@ from tqdm import tqdm
 from mmdiag.data.byo import DatasetSpec, ModalitySpec, atomic_dir, write_tables
 from mmdiag.data.sources.config import download_dir, object_schema, resolve_config
 from mmdiag.data.sources.download import RemoteFile, fetch, mirror_url
+from mmdiag.data.sources.duplicates import group_shared_images
 from mmdiag.data.sources.npz import NpzArchive
 from mmdiag.data.sources.sampling import stratified_subsample
 from mmdiag.errors import ConfigError, DataFormatError
@@ -37,7 +41,7 @@ CITATION = (
     "benchmark for 2D and 3D biomedical image classification. Scientific Data 10, 41 (2023). "
     "doi:10.1038/s41597-022-01721-8"
 )
-# Imaging technique per subset, for the report template (MedMNIST v2 paper, Table 1); INFO lacks a short form.
+# Imaging technique per subset, for modality descriptions (MedMNIST v2 paper, Table 1); INFO lacks a short form.
 IMAGING = {
     "pathmnist": "colon pathology",
     "chestmnist": "chest X-ray",
@@ -52,9 +56,11 @@ IMAGING = {
     "organcmnist": "abdominal CT (coronal)",
     "organsmnist": "abdominal CT (sagittal)",
 }
-NO_TEXT_NOTE = (
-    "MedMNIST has no text. Every case has the same templated report (subset, image size, imaging "
-    "technique), so the text carries no label information."
+NO_TEXT_NOTE = "MedMNIST has no text: the dataset has no reports.csv, so studies that need reports are left out."
+DUPLICATES_NOTE = (
+    "pixel-identical samples share a group_id; a sample whose pixels also occur in a later official split "
+    "(test before val before train) is left out, so the official test set is unchanged and no image is in "
+    "both train and test"
 )
 
 
@@ -155,11 +161,6 @@ class Subset:
     def modality(self) -> str:
         """Default modality key: the flag without its `mnist` suffix (`pathmnist` -> `path`)."""
         return self.flag.removesuffix("mnist")
-
-    @property
-    def report(self) -> str:
-        """The one neutral sentence every case of this subset gets."""
-        return f"{self.display_name} image, {self.size}x{self.size}, {IMAGING.get(self.flag, 'medical image')}."
 
 
 def medmnist_info() -> tuple[dict[str, dict[str, Any]], str]:
@@ -294,8 +295,18 @@ def select(labels: np.ndarray, max_per_split: int | None, seed: int, split: str,
     return stratified_subsample(labels, max_per_split, [seed, stream, SPLITS.index(split)])
 
 
-def export_images(npz: NpzArchive, split: str, indices: np.ndarray, root: Path, modality: str) -> dict[int, str]:
-    """Write rows `indices` of `<split>_images` as PNGs; returns index -> path relative to `root`."""
+def export_images(
+    npz: NpzArchive,
+    split: str,
+    indices: np.ndarray,
+    root: Path,
+    modality: str,
+    digests: dict[int, str] | None = None,
+) -> dict[int, str]:
+    """Write rows `indices` of `<split>_images` as PNGs; returns index -> path relative to `root`.
+
+    `digests`, when given, receives index -> sha256 of the row's pixels (shape included).
+    """
     paths: dict[int, str] = {}
     rows = npz.iter_rows(f"{split}_images", np.unique(indices))
     for i, image in tqdm(
@@ -309,7 +320,30 @@ def export_images(npz: NpzArchive, split: str, indices: np.ndarray, root: Path, 
         rel = f"images/{modality}/{split}_{i:06d}.png"
         save_png(image, root / rel)
         paths[i] = rel
+        if digests is not None:
+            digests[i] = pixel_digest(image)
     return paths
+
+
+def pixel_digest(image: np.ndarray) -> str:
+    """sha256 of an image's shape and pixels: equal for identical images whatever their index."""
+    return hashlib.sha256(repr(image.shape).encode() + np.ascontiguousarray(image).tobytes()).hexdigest()
+
+
+def drop_duplicates(
+    root: Path, cases: list[dict[str, Any]], images: list[dict[str, str]], digests: dict[str, list[str]]
+) -> tuple[list[dict[str, Any]], list[dict[str, str]], dict[str, str]]:
+    """Group cases sharing pixels, drop the copies that sit in an earlier official split (and their files).
+
+    Returns the kept cases (with `group_id`), their images, and dropped case -> the case it duplicates.
+    """
+    groups, dropped = group_shared_images(digests, {c["case_id"]: c["split"] for c in cases})
+    kept_cases = [{**c, "group_id": groups.get(c["case_id"], "")} for c in cases if c["case_id"] not in dropped]
+    kept_images = [r for r in images if r["case_id"] not in dropped]
+    in_use = {r["path"] for r in kept_images}
+    for rel in {r["path"] for r in images} - in_use:
+        (root / rel).unlink(missing_ok=True)
+    return kept_cases, kept_images, dropped
 
 
 def save_png(image: np.ndarray, path: Path) -> None:
@@ -347,12 +381,15 @@ def convert(
     modality = sub.modality
     cases: list[dict[str, Any]] = []
     images: list[dict[str, str]] = []
+    case_digests: dict[str, list[str]] = {}
     with NpzArchive(npz_path) as npz:
         labels = read_labels(npz, sub)
         for split in SPLITS:
             keep = select(labels[split], max_per_split, seed, split)
-            paths = export_images(npz, split, keep, out_dir, modality)
+            digests: dict[int, str] = {}
+            paths = export_images(npz, split, keep, out_dir, modality, digests)
             for i in keep:
+                case_digests[f"{split}_{int(i):06d}"] = [digests[int(i)]]
                 case_id = f"{split}_{int(i):06d}"
                 cases.append(
                     {
@@ -364,6 +401,7 @@ def convert(
                     }
                 )
                 images.append({"case_id": case_id, "modality": modality, "path": paths[int(i)]})
+    cases, images, dropped = drop_duplicates(out_dir, cases, images, case_digests)
     counts = pd.Series([c["split"] for c in cases]).value_counts()
     spec = DatasetSpec(
         name=name or default_name([sub.flag], sub.size, max_per_split),
@@ -384,13 +422,11 @@ def convert(
             "max_per_split": max_per_split,
             "seed": seed,
             "subsampling": "label-stratified within each official split, numpy default_rng([seed, 0, split index])",
-            "report_template": sub.report,
-            "report_carries_label_information": False,
-            "report_note": NO_TEXT_NOTE,
+            "reports": NO_TEXT_NOTE,
+            "duplicates": {"policy": DUPLICATES_NOTE, "dropped": dropped},
         },
     )
-    reports = pd.DataFrame({"case_id": [c["case_id"] for c in cases], "report": sub.report})
-    write_tables(out_dir, spec, pd.DataFrame(cases), pd.DataFrame(images), reports)
+    write_tables(out_dir, spec, pd.DataFrame(cases), pd.DataFrame(images))
     return spec
 
 

@@ -13,6 +13,8 @@ therefore explicit, seeded, named in `dataset.yaml` (`metadata.pairing`) and nev
   second modality, meaningless as a clinical result.
 
 The label is always the primary subset's label; the official splits of both subsets are respected.
+Cases that share a secondary image (or identical pixels) form one group (`group_id`), so a split never
+puts one image on both sides; MedMNIST has no text, so no reports.csv is written.
 """
 
 from __future__ import annotations
@@ -127,7 +129,8 @@ def convert_pair(
     """Write the paired BYO dataset into `out_dir` (the caller makes it atomic).
 
     Each case is one (subsampled) primary sample plus the secondary sample the policy assigns it.
-    A secondary image used by several cases is stored once and referenced by each.
+    A secondary image used by several cases is stored once and referenced by each; those cases share a
+    group (see `sources.duplicates`).
     """
     if pairing not in PAIRING_POLICIES:
         raise ConfigError(f"unknown pairing {pairing!r}; use one of {', '.join(PAIRING_POLICIES)}")
@@ -139,6 +142,7 @@ def convert_pair(
     policy, rule = PAIRING_POLICIES[pairing]
     cases: list[dict[str, Any]] = []
     images: list[dict[str, str]] = []
+    case_digests: dict[str, list[str]] = {}
     with NpzArchive(npz_paths[0]) as npz1, NpzArchive(npz_paths[1]) as npz2:
         labels1, labels2 = mm.read_labels(npz1, first), mm.read_labels(npz2, second)
         for split in mm.SPLITS:
@@ -148,10 +152,13 @@ def convert_pair(
                 partner = policy(labels1[split][keep], labels2[split], rng, len(second.labels))
             except ConfigError as exc:
                 raise ConfigError(f"{second.flag} {split} split: {exc}") from None
-            paths1 = mm.export_images(npz1, split, keep, out_dir, m1)
-            paths2 = mm.export_images(npz2, split, partner, out_dir, m2)
+            digests1: dict[int, str] = {}
+            digests2: dict[int, str] = {}
+            paths1 = mm.export_images(npz1, split, keep, out_dir, m1, digests1)
+            paths2 = mm.export_images(npz2, split, partner, out_dir, m2, digests2)
             for i, j in zip(keep.tolist(), partner.tolist()):
                 case_id = f"{split}_{i:06d}"
+                case_digests[case_id] = [f"{m1}:{digests1[i]}", f"{m2}:{digests2[j]}"]
                 cases.append(
                     {
                         "case_id": case_id,
@@ -165,6 +172,7 @@ def convert_pair(
                 )
                 images.append({"case_id": case_id, "modality": m1, "path": paths1[i]})
                 images.append({"case_id": case_id, "modality": m2, "path": paths2[j]})
+    cases, images, dropped = mm.drop_duplicates(out_dir, cases, images, case_digests)
     counts = pd.Series([c["split"] for c in cases]).value_counts()
     spec = DatasetSpec(
         name=name or mm.default_name([first.flag, second.flag], first.size, max_per_split),
@@ -199,20 +207,15 @@ def convert_pair(
             "max_per_split": max_per_split,
             "subsampling": "primary samples: label-stratified within each official split, numpy "
             "default_rng([seed, 0, split index])",
-            "report_template": f"{first.report} {second.report}",
-            "report_carries_label_information": False,
-            "report_note": mm.NO_TEXT_NOTE,
+            "reports": mm.NO_TEXT_NOTE,
+            "duplicates": {
+                "policy": "cases sharing a secondary image (or identical pixels) share a group_id; "
+                + mm.DUPLICATES_NOTE,
+                "dropped": dropped,
+            },
         },
     )
-    reports = pd.DataFrame(
-        {
-            "case_id": [c["case_id"] for c in cases],
-            "report": f"{first.report} {second.report}",
-            f"report.{m1}": first.report,
-            f"report.{m2}": second.report,
-        }
-    )
-    write_tables(out_dir, spec, pd.DataFrame(cases), pd.DataFrame(images), reports)
+    write_tables(out_dir, spec, pd.DataFrame(cases), pd.DataFrame(images))
     return spec
 
 
