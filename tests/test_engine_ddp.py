@@ -12,6 +12,7 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
+from mmdiag.engine.checkpoint import load_checkpoint
 from test_engine import SPEC, TinyNet, _samples, _val
 
 
@@ -52,7 +53,7 @@ def _rank(rank: int, world: int, port: int, cache: str, out: str) -> None:
 @pytest.mark.timeout(300)
 def test_two_ranks_train_one_model_and_only_rank0_writes(tiny_cache: Path, tmp_path: Path) -> None:
     mp.spawn(_rank, args=(2, _free_port(), str(tiny_cache), str(tmp_path)), nprocs=2, join=True)
-    r0, r1 = (torch.load(tmp_path / f"rank{i}.pt", weights_only=False) for i in (0, 1))
+    r0, r1 = (load_checkpoint(tmp_path / f"rank{i}.pt") for i in (0, 1))
     assert torch.allclose(r0["weights"], r1["weights"])  # DDP kept the replicas in step
     assert [h["train_loss"] for h in r0["history"]] == [h["train_loss"] for h in r1["history"]]  # all-reduced
     ckpt = tmp_path / "ckpt"

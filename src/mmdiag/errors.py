@@ -24,3 +24,12 @@ class DataFormatError(MmdiagError):
 
 class DownloadError(MmdiagError):
     """A dataset file could not be fetched or verified; says where to put a manual download."""
+
+
+class CorruptInputError(MmdiagError):
+    """A file a job reads (metrics, checkpoint) is unreadable; the message names it and the command that
+    rebuilds it, so a damaged or truncated upstream output costs one rerun, not a debugging session."""
+
+
+class CheckpointError(CorruptInputError):
+    """A checkpoint cannot be loaded with `weights_only=True` (corrupt, truncated, or holding pickled code)."""

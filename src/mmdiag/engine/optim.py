@@ -1,8 +1,18 @@
-"""Optimisers and LR schedules by name from the `trainer` config section."""
+"""Optimisers and LR schedules by name from the `trainer` config section.
+
+Schedules are epoch-level (stepped once per epoch by the trainer). `trainer.scheduler.warmup_epochs`
+adds a linear warm-up on top of any of them: during the first N epochs the learning rate the schedule
+sets is multiplied, per optimiser step, by a factor rising linearly from `warmup_start_factor` to 1.
+The schedule's epochs still count from the start of the phase (a multistep milestone 10 stays epoch 10),
+so warm-up changes only the first N epochs. Per step, because CPU-scale phases have a handful of epochs:
+an epoch-level warm-up of one epoch would jump from the start factor to the full rate in one go.
+"""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -46,3 +56,29 @@ def build_scheduler(opt: torch.optim.Optimizer, cfg: Mapping[str, Any] | None, e
     raise ConfigError(
         f"trainer.scheduler.name: unknown scheduler '{name}' (none | step | multistep | cosine | plateau)"
     )
+
+
+@dataclass(frozen=True)
+class Warmup:
+    """Linear warm-up over the first `steps` optimiser steps of a phase (see the module docstring)."""
+
+    steps: int
+    start_factor: float
+
+    def factor(self, step: int) -> float:
+        """LR multiplier of optimiser step `step` (0-based, counted from the start of the phase)."""
+        if step >= self.steps:
+            return 1.0
+        return self.start_factor + (1.0 - self.start_factor) * step / self.steps
+
+
+def build_warmup(cfg: Mapping[str, Any] | None, steps_per_epoch: int) -> Warmup | None:
+    """The warm-up of `trainer.scheduler` (`warmup_epochs`, `warmup_start_factor`), or None when off."""
+    cfg = cfg or {}
+    epochs = int(cfg.get("warmup_epochs", 0) or 0)
+    if epochs <= 0:
+        return None
+    start = float(cfg.get("warmup_start_factor", 0.1))
+    if not (0.0 < start <= 1.0) or not math.isfinite(start):
+        raise ConfigError(f"trainer.scheduler.warmup_start_factor: must be in (0, 1], got {start}")
+    return Warmup(steps=epochs * max(1, steps_per_epoch), start_factor=start)

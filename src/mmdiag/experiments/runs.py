@@ -13,11 +13,11 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import torch
 from torch import nn
 
 from mmdiag.config import config_hash
 from mmdiag.dvc_yaml import write_dvc_metrics
+from mmdiag.engine.checkpoint import save_checkpoint
 from mmdiag.experiments.context import Context
 from mmdiag.experiments.evaluation import (
     attribute_scores,
@@ -79,8 +79,7 @@ def finish_run(
     extra: Mapping[str, Any],
 ) -> dict[str, Any]:
     """Write weights, history, provenance and metrics of a finished run; returns the metrics record."""
-    with atomic_path(run_dir / "model.pt") as tmp:
-        torch.save({"state": model.state_dict(), "model_config": dict(model_config)}, tmp)
+    save_checkpoint(run_dir / "model.pt", {"state": model.state_dict(), "model_config": dict(model_config)})
     with atomic_path(run_dir / "history.csv") as tmp:
         pd.DataFrame(list(history)).to_csv(tmp, index=False)
     encoders = [m for m in model.modules() if hasattr(m, "pretrained_status")]

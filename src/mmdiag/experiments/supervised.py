@@ -14,15 +14,16 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 from torch import nn
 
 from mmdiag.cluster import ddp
 from mmdiag.config import deep_merge
 from mmdiag.data.batches import SampleSet
+from mmdiag.engine.checkpoint import load_checkpoint, rebuild_hint
 from mmdiag.engine.device import device_description, pick_device
 from mmdiag.engine.seed import seed_everything
-from mmdiag.engine.trainer import FitSpec, fit
+from mmdiag.engine.trainer import Evaluate, FitSpec, declare_keys, fit
+from mmdiag.errors import CheckpointError
 from mmdiag.experiments.context import Context
 from mmdiag.experiments.evaluation import predict, score
 from mmdiag.experiments.provenance import now
@@ -56,8 +57,11 @@ def build_objective(name: str, kwargs: Mapping[str, Any] | None, train: SampleSe
     return build_loss(name, **kwargs)
 
 
-def classification_evaluator(ctx: Context, val: SampleSet, batch_size: int):
-    """Validation metrics (`val_loss` = CE, `val_Acc`, `val_AUC`, ...) for best-epoch selection."""
+def classification_evaluator(ctx: Context, val: SampleSet, batch_size: int) -> Evaluate:
+    """Validation metrics (`val_loss` = CE, `val_Acc`, `val_AUC`, ...) for best-epoch selection.
+
+    Declares the keys it emits, so `fit` refuses a `trainer.select` it would never see before training.
+    """
 
     def evaluate(m: nn.Module) -> dict[str, float]:
         pred = predict(m, val, batch_size)
@@ -66,7 +70,27 @@ def classification_evaluator(ctx: Context, val: SampleSet, batch_size: int):
         out["val_loss"] = pred["loss"]
         return out
 
-    return evaluate
+    keys = validation_keys(ctx)
+    return evaluate if keys is None else declare_keys(evaluate, keys)
+
+
+def validation_keys(ctx: Context) -> frozenset[str] | None:
+    """The keys `classification_evaluator` emits for this dataset's task and labels (None if unknown).
+
+    Found by scoring a tiny made-up prediction (every class once, twice over), so the list follows
+    `score()` whatever metrics it gains; a failure leaves the check to the first evaluation.
+    """
+    n = len(ctx.labels)
+    y = np.tile(np.arange(n), 2)
+    probs = np.full((2 * n, n), 0.5 / max(n - 1, 1))
+    probs[np.arange(2 * n), y] = 0.5
+    pred = {"y": y, "probs": probs, "case_ids": [f"c{i}" for i in range(2 * n)], "loss": 0.0, "attr_probs": {}}
+    try:
+        metrics = score(pred, ctx.task, ctx.labels, ctx.positive_index)
+    except Exception:
+        log.debug("could not list validation keys in advance", exc_info=True)
+        return None
+    return frozenset({f"val_{k}" for k, v in metrics.items() if np.isscalar(v)} | {"val_loss"})
 
 
 def build_model(spec: Mapping[str, Any]) -> nn.Module:
@@ -157,7 +181,9 @@ def _distiller(student: nn.Module, teacher: nn.Module) -> nn.Module:
 
 def load_model(path: str | Path) -> nn.Module:
     """Rebuild a saved run's model (`model.pt`: state + model_config)."""
-    saved = torch.load(path, map_location="cpu", weights_only=False)
+    saved = load_checkpoint(path)
+    if not isinstance(saved, dict) or not {"state", "model_config"} <= saved.keys():
+        raise CheckpointError(f"{path}: not a run's model.pt (needs 'state' and 'model_config'); {rebuild_hint(path)}")
     cfg = dict(saved["model_config"])
     model = build_model(cfg) if "name" in cfg else MODELS.create("tmmnet", **cfg)
     model.load_state_dict(saved["state"])
