@@ -5,8 +5,9 @@ from pathlib import Path
 from snakemake.utils import validate
 
 from mmdiag.dvc_yaml import rule_settings
-from mmdiag.workflow import setup_process
+from mmdiag.workflow import check_config_or_exit, setup_process
 
+check_config_or_exit(config)  # one human line, exit 1: schema, finite values, caps, devices, encoders
 validate(config, "../config/schema/config.schema.yaml")
 setup_process(config)
 

@@ -3,7 +3,12 @@
 `workflow_scripts/<rule>.py` is two lines: it calls `run(snakemake, "module:function")`. Named inputs,
 outputs and params of the rule become keyword arguments of the function, together with `config` and
 the wildcards, so rules stay declarative and the logic stays testable without Snakemake. Logging and
-stderr (progress bars) go to the rule's log; an `MmdiagError` becomes one line and exit status 1.
+stderr (progress bars) go to the rule's log. Any failure prints ONE line on the console naming the rule
+and the cause (an `MmdiagError` already names the file/key and the fix; any other exception adds its type
+and points to the log, which holds the full traceback) and exits with status 1.
+
+The results root gets a `.gitignore` holding `*` the first time a job writes there, so a `results:`
+folder set inside the repository (with copies of the dataset) is never committed by accident.
 """
 
 from __future__ import annotations
@@ -13,7 +18,9 @@ import logging
 import os
 import sys
 import time
-from collections.abc import Callable
+import traceback
+from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 from mmdiag.errors import MmdiagError
@@ -28,6 +35,31 @@ def setup_process(config: dict[str, Any], threads: int | None = None) -> None:
     if threads:
         os.environ["OMP_NUM_THREADS"] = str(threads)
         os.environ["MKL_NUM_THREADS"] = str(threads)
+
+
+def check_config_or_exit(config: Mapping[str, Any]) -> None:
+    """At DAG-parse time (`rules/common.smk`, before Snakemake's own `validate`): validate `config` with the
+    library's checks (`mmdiag.config.validate_config`: human schema messages, finite values, caps, devices,
+    encoders vs input size) and stop with one line and exit status 1, so even a dry run refuses it."""
+    from mmdiag.config import validate_config
+
+    try:
+        validate_config(config)
+    except MmdiagError as exc:
+        print(f"mmdiag: {exc}", file=sys.stderr)
+        sys.exit(1)
+
+
+def ignore_results_root(config: Mapping[str, Any]) -> None:
+    """Write `<results>/.gitignore` (`*`) once the results root exists; never overwrite an existing file."""
+    root = Path(str(config.get("results", "results")))
+    marker = root / ".gitignore"
+    if root.is_dir() and not marker.exists():
+        try:
+            with open(marker, "x", encoding="utf-8") as fh:  # "x": a concurrent job may have just written it
+                fh.write("# written by mmdiag: pipeline outputs are versioned by DVC, never by git\n*\n")
+        except (FileExistsError, OSError):
+            pass
 
 
 def resolve(target: str) -> Callable[..., Any]:
@@ -75,10 +107,24 @@ def run(smk: Any, target: str) -> None:
     t0 = time.perf_counter()
     log = logging.getLogger("mmdiag.workflow")
     log.info("rule %s: %s (threads=%s)", smk.rule, target, smk.threads)
+    ignore_results_root(smk.config)
     try:
         run_on_gpus(target, rule_kwargs(smk), int(getattr(smk.resources, "gpu", 0) or 0))
     except MmdiagError as exc:
         log.error("%s", exc)
         print(f"mmdiag: {smk.rule}: {exc}", file=sys.__stderr__)
         sys.exit(1)
+    except Exception as exc:
+        log.error("rule %s failed:\n%s", smk.rule, traceback.format_exc())
+        print(console_line(smk.rule, exc, log_path), file=sys.__stderr__)
+        sys.exit(1)
     log.info("rule %s done in %.1f s", smk.rule, time.perf_counter() - t0)
+
+
+def console_line(rule: str, exc: BaseException, log_path: str | None) -> str:
+    """`mmdiag: <rule>: <ExceptionType>: <message> (full traceback: <log>)`, on one line."""
+    message = " ".join(str(exc).split()) or "(no message)"
+    if len(message) > 300:
+        message = message[:297] + "..."
+    where = f" (full traceback: {log_path})" if log_path else ""
+    return f"mmdiag: {rule}: {type(exc).__name__}: {message}{where}"

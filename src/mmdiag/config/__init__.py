@@ -92,18 +92,19 @@ def load_config(*paths: str | Path, overrides: Mapping[str, Any] | None = None) 
 def validate_config(config: Mapping[str, Any], source: str = "config") -> dict[str, Any]:
     """Return a validated copy of `config` with every schema default filled in.
 
+    Then the checks a schema cannot express (`mmdiag.config.checks`: finite numbers, devices, encoders
+    against the input size), so a config that would crash in a job stops here.
+
     Raises:
-        ConfigError: naming `source` and the dotted key path of the first violation.
+        ConfigError: naming `source` and the dotted key path of the first violation, in one human line.
     """
+    from mmdiag.config.checks import check_config, check_finite, schema_errors
     from mmdiag.config.schema import validator  # local: jsonschema import only when validating
 
     data = copy.deepcopy(dict(config))
-    errors = sorted(validator().iter_errors(data), key=lambda e: list(e.absolute_path))
-    if errors:
-        err = errors[0]
-        where = ".".join(str(p) for p in err.absolute_path) or "(top level)"
-        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
-        raise ConfigError(f"{source}: {where}: {err.message}{more}")
+    check_finite(data, source)
+    schema_errors(data, validator(), source)
+    check_config(data, source)
     return data
 
 

@@ -40,6 +40,7 @@ def obj(
 
 
 STR_LIST = {"type": "array", "items": {"type": "string"}}
+MAX_IMAGE_SIZE = 1024  # preprocess.size cap (reason in the schema's x-cap-reason)
 STUDIES = ("tmmnet", "fusion_study", "distillation", "dualbranch")
 PRETRAINED = {"type": "string", "enum": ["required", "preferred", "off"]}
 
@@ -154,14 +155,44 @@ def _trainer() -> dict[str, Any]:
                     "gamma": prop("number", 0.1, "step: LR factor", exclusiveMinimum=0),
                     "factor": prop("number", 0.1, "plateau: LR factor", exclusiveMinimum=0),
                     "patience": prop("integer", 5, "plateau: epochs without improvement", minimum=0),
+                    "warmup_epochs": prop(
+                        "integer",
+                        0,
+                        "linear LR warm-up over the first N epochs of every training phase, per optimiser step, "
+                        "on top of the schedule (whose epochs still count from the phase start); 0 = off",
+                        minimum=0,
+                    ),
+                    "warmup_start_factor": prop(
+                        "number",
+                        0.1,
+                        "warm-up: LR factor of the first step (rises linearly to 1)",
+                        exclusiveMinimum=0,
+                        maximum=1,
+                    ),
                 },
                 "epoch-level LR schedule",
+            ),
+            "early_stopping": obj(
+                {
+                    "patience": prop(
+                        ["integer", "null"],
+                        None,
+                        "stop a phase when `select` has not improved by more than min_delta for this many epochs "
+                        "(null = never); the best epoch is kept and the history records the stop",
+                        minimum=1,
+                    ),
+                    "min_delta": prop(
+                        "number", 0.0, "smallest change of `select` that counts as improvement", minimum=0
+                    ),
+                },
+                "early stopping on the selection key",
             ),
             "select": prop(
                 "string",
                 "val_loss",
                 "validation key for best-epoch selection (minimised if it "
-                "contains 'loss', else maximised), e.g. val_loss, val_Acc, val_AUC",
+                "contains 'loss', else maximised), e.g. val_loss, val_Acc, val_AUC; a key the evaluator does not "
+                "emit stops the job before training",
             ),
             "amp": prop("string", "off", "mixed precision", enum=["off", "bf16", "fp16"]),
             "grad_clip": prop(["number", "null"], None, "max gradient norm (null = off)", exclusiveMinimum=0),
@@ -175,7 +206,12 @@ def _trainer() -> dict[str, Any]:
                 "A killed job loses at most this much training and resumes to the same result",
                 minimum=0,
             ),
-            "device": prop("string", "auto", "auto (CUDA when present) | cpu | cuda"),
+            "device": prop(
+                "string",
+                "auto",
+                "auto (CUDA when present) | cpu | cuda | cuda:<index> | mps; checked at config load "
+                "(cuda needs a visible GPU)",
+            ),
         },
         "the training engine",
     )
@@ -399,12 +435,35 @@ def config_schema() -> dict[str, Any]:
             "hub_offline": prop("boolean", True, "set HF_HUB_OFFLINE=1: use only locally cached weights"),
             "dataset": dataset,
             "corpus": obj(
-                {"max_length": prop("integer", 160, "characters per encoded report", minimum=8)},
+                {
+                    "max_length": prop(
+                        "integer",
+                        160,
+                        "characters per encoded report",
+                        minimum=8,
+                        maximum=65536,
+                        **{
+                            "x-cap-reason": "every sample carries this many character ids per report and the text "
+                            "encoder's attention grows with its square"
+                        },
+                    )
+                },
                 "the report vocabulary (TMM-Net §4.1)",
             ),
             "preprocess": obj(
                 {
-                    "size": prop("integer", 32, "short side resize and centre-crop size (paper: 224)", minimum=8),
+                    "size": prop(
+                        "integer",
+                        32,
+                        "short side resize and centre-crop size (paper: 224); every encoder a study uses is "
+                        "checked to take it at config load",
+                        minimum=8,
+                        maximum=MAX_IMAGE_SIZE,
+                        **{
+                            "x-cap-reason": "the preprocessing cache holds every image at size x size (memory grows "
+                            "with size squared: 100000 px would need terabytes); the papers use 224"
+                        },
+                    ),
                     "mean": prop(
                         ["array", "null"], None, "per-channel mean (null: ImageNet)", items={"type": "number"}
                     ),
@@ -494,7 +553,20 @@ def config_schema() -> dict[str, Any]:
             },
             "trainer": _trainer(),
             "evaluation": obj(
-                {"bootstrap": prop("integer", 1000, "bootstrap replicates (by case)", minimum=10)}, "evaluation"
+                {
+                    "bootstrap": prop(
+                        "integer",
+                        1000,
+                        "bootstrap replicates (by case)",
+                        minimum=10,
+                        maximum=100000,
+                        **{
+                            "x-cap-reason": "each replicate recomputes every metric of every evaluation set; "
+                            "1000-10000 replicates are the usual range"
+                        },
+                    )
+                },
+                "evaluation",
             ),
             "tmmnet": _tmmnet(),
             "fusion_study": _fusion_study(),
@@ -518,6 +590,14 @@ def validator() -> Any:
 
     cls = validators.extend(Draft202012Validator, {"properties": set_defaults})
     return cls(config_schema())
+
+
+@functools.cache
+def trainer_validator() -> Any:
+    """A plain validator of the `trainer` section alone (per-study trainer overrides merged into it)."""
+    from jsonschema import Draft202012Validator
+
+    return Draft202012Validator(_trainer())
 
 
 def _copy(value: Any) -> Any:
