@@ -100,16 +100,25 @@ def make_run(
     sets: Sequence[str] = ("single_centre", "multi_centre"),
     synthetic: bool = True,
     n_cases: int = 20,
+    labels: Sequence[str] = LABELS,
     **extra: Any,
 ) -> Path:
-    """A run folder like `runs/tmmnet/<encoder>/<arm>/` at `run_dir`; returns its metrics.json path."""
+    """A run folder like `runs/tmmnet/<encoder>/<arm>/seed<seed>/` at `run_dir`; returns its metrics.json path.
+
+    `seed=` (in `extra`) goes to the record and changes the predictions; more than two `labels` make a
+    multiclass run (one image per case).
+    """
     rec = record(arm, spec, synthetic, **extra)
     run_dir.mkdir(parents=True, exist_ok=True)
     results = {}
     for k, evalset in enumerate(sets):
-        pred = predictions(n_cases, skill, zlib.crc32(f"{arm}/{evalset}".encode()) + k)
+        seed = zlib.crc32(f"{arm}/{evalset}".encode()) + k + 1000 * int(rec["seed"])
+        if len(labels) == 2:
+            pred = predictions(n_cases, skill, seed)
+        else:
+            pred = multiclass_predictions(n_cases, labels, skill, seed)
         pred.to_csv(run_dir / f"predictions_{evalset}.csv", index=False)
-        results[evalset] = evaluation(pred, bool(spec.get("stage2")))
+        results[evalset] = evaluation(pred, bool(spec.get("stage2")), labels)
     history = pd.DataFrame(
         {
             "phase": ["stage2", "stage2", "classify", "classify", "classify"],
@@ -148,7 +157,19 @@ def make_cv(cv_dir: Path, accs: Sequence[float]) -> Path:
     return cv_dir / "metrics.json"
 
 
-def make_meta(root: Path, bayes: float | None = BAYES) -> Path:
+def generative_model(labels: Sequence[str] = LABELS) -> dict[str, Any]:
+    """A generator model over the fixture attributes, as `GenerativeModel.to_dict` stores it: every attribute
+    leans towards its first value for the first class and its last value for the others."""
+    tables = {}
+    for m, attrs in ATTRIBUTES.items():
+        for a, values in attrs.items():
+            k = len(values)
+            low = [0.6] + [0.4 / (k - 1)] * (k - 1)
+            tables[f"{m}.{a}"] = {"values": list(values), labels[0]: low, **{lab: low[::-1] for lab in labels[1:]}}
+    return {"labels": list(labels), "prior": [1 / len(labels)] * len(labels), "tables": tables}
+
+
+def make_meta(root: Path, bayes: float | None = BAYES, generator: bool = False) -> Path:
     meta = {
         "dataset": {
             "name": "fixture_gist",
@@ -158,9 +179,12 @@ def make_meta(root: Path, bayes: float | None = BAYES) -> Path:
             "synthetic": True,
             "attributes": ATTRIBUTES,
             "modalities": {"eus": {"channels": 1}, "wle": {"channels": 3}},
-            "metadata": {}
-            if bayes is None
-            else {"bayes_accuracy": bayes, "bayes_accuracy_eus": 0.8, "bayes_accuracy_note": "x"},
+            "metadata": (
+                {}
+                if bayes is None
+                else {"bayes_accuracy": bayes, "bayes_accuracy_eus": 0.8, "bayes_accuracy_note": "x"}
+            )
+            | ({"generative_model": generative_model()} if generator else {}),
         },
         "dataset_checksum": CHECKSUM,
         "normalisation": {"eus": [[0.45], [0.22]], "wle": [[0.48, 0.46, 0.41], [0.23, 0.22, 0.23]]},
@@ -212,9 +236,9 @@ def make_summary(root: Path, study: str, rows: Mapping[str, str], **extra: Any) 
 
 
 # ---------------------------------------------------------------------------------------- cache + model
-def make_cache(root: Path, n_cases: int = 8, size: int = 32) -> tuple[Path, Path]:
+def make_cache(root: Path, n_cases: int = 8, size: int = 32, generator: bool = False) -> tuple[Path, Path]:
     """A preprocessing cache (2 images per modality per case) and a split whose test partition is every case."""
-    meta_path = make_meta(root)
+    meta_path = make_meta(root, generator=generator)
     cache = meta_path.parent
     rng = np.random.default_rng(0)
     cases = pd.DataFrame({"case_id": [f"case_{i:03d}" for i in range(n_cases)], "centre": "a"})

@@ -20,7 +20,8 @@ from mmdiag.reporting.runs import Cell, Run, any_synthetic
 
 Best = Literal["max", "min"] | None
 SYNTHETIC_NOTE = "Synthetic data — not a clinical result."
-ONE_CLASS = "predicts one class for every case"  # the evaluation warning flagged in the caption (C7)
+# the evaluation warning flagged in the caption (C7): "the model predicts one class ('<label>') for every case ..."
+ONE_CLASS = ("predicts one class (", ") for every case")
 
 
 def format_number(value: float, digits: int = 3) -> str:
@@ -104,7 +105,7 @@ class Table:
     @property
     def one_class_rows(self) -> list[str]:
         """Labels of the rows whose model predicts one class for every case of a set they show."""
-        return [self.row_name(row) for row in self.rows if any(ONE_CLASS in w for w in row.warnings)]
+        return [self.row_name(row) for row in self.rows if any(all(p in w for p in ONE_CLASS) for w in row.warnings)]
 
     def row_name(self, row: Row) -> str:
         return " / ".join(row.labels[c] for c in self.label_columns)
