@@ -106,3 +106,45 @@ def append_line(path: Path, line: str) -> None:
 
 def delete_line(path: Path, line: str) -> None:
     replace_text(path, line + "\n", "")
+
+
+SMALL_YAML = """\
+name: small
+task: binary
+labels: [non_gist, gist]
+positive_label: gist
+modalities:
+  eus: {channels: 1}
+  wle: {channels: 3}
+"""
+
+
+def write_cases_dataset(
+    root: Path,
+    cases: list[dict[str, str]],
+    *,
+    yaml_text: str = SMALL_YAML,
+    modalities: tuple[str, ...] = ("eus", "wle"),
+    missing: set[tuple[str, str]] = frozenset(),
+    reports: bool = True,
+) -> Path:
+    """A valid BYO folder from case rows (dicts of cases.csv cells): one image per case and modality
+    (except the (case, modality) pairs in `missing`), distinct pixels per image, and a report per case."""
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "dataset.yaml").write_text(yaml_text, encoding="utf-8")
+    columns = list(dict.fromkeys(k for row in cases for k in row))
+    lines = [",".join(columns)] + [",".join(row.get(c, "") for c in columns) for row in cases]
+    (root / "cases.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    rows = ["case_id,modality,path"]
+    for k, row in enumerate(cases):
+        for m, modality in enumerate(modalities):
+            if (row["case_id"], modality) in missing:
+                continue
+            rel = f"images/{row['case_id']}/{modality}.png"
+            write_image(root / rel, modality, seed=len(modalities) * k + m)  # distinct pixels: no shared image
+            rows.append(f"{row['case_id']},{modality},{rel}")
+    (root / "images.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    if reports:
+        texts = ["case_id,report"] + [f"{row['case_id']},report of {row['case_id']}" for row in cases]
+        (root / "reports.csv").write_text("\n".join(texts) + "\n", encoding="utf-8")
+    return root

@@ -31,3 +31,11 @@ def test_roundtrip(tmp_path: Path) -> None:
     save_corpus(c, tmp_path / "corpus.json")
     back = load_corpus(tmp_path / "corpus.json")
     assert back.vocab == c.vocab and back.max_length == 16 and back.counts == c.counts
+
+
+def test_no_reports_gives_the_two_special_ids_only(tmp_path: Path) -> None:
+    """A dataset without reports.csv (contract C1): the corpus holds padding and unknown, nothing else."""
+    c = build_corpus([], max_length=8)
+    assert c.vocab_size == FIRST_RANK_ID and c.vocab == {}
+    save_corpus(c, tmp_path / "corpus.json")
+    assert load_corpus(tmp_path / "corpus.json").vocab_size == 2

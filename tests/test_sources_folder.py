@@ -36,7 +36,7 @@ def make_byo(root: Path, image_paths: tuple[str, str] = ("images/c1/eus.png", "i
 def test_copy_is_byte_identical_and_independent(tmp_path: Path) -> None:
     src, out = tmp_path / "mine", tmp_path / "data" / "mine"
     expected = make_byo(src)
-    spec = prepare_source("folder", {"path": str(src), "validate": False}, out)  # lead: switch to validate
+    spec = prepare_source("folder", {"path": str(src)}, out)
     assert spec == expected
     assert dataset_checksum(out) == dataset_checksum(src)
     assert not (out / "notes.txt").exists()
@@ -87,3 +87,13 @@ def test_config_errors(tmp_path: Path) -> None:
         prepare_source("folder", {"path": str(tmp_path / "mine"), "validate": False}, tmp_path / "mine" / "sub")
     with pytest.raises(ConfigError, match="link"):
         prepare_source("folder", {"path": str(tmp_path / "mine"), "link": "symlink"}, tmp_path / "out")
+
+
+def test_folder_without_reports_is_copied_without_one(tmp_path: Path) -> None:
+    """Reports are optional (contract C1): no reports.csv in, none out, and the copy validates."""
+    src, out = tmp_path / "mine", tmp_path / "data" / "mine"
+    make_byo(src)
+    (src / "reports.csv").unlink()
+    prepare_source("folder", {"path": str(src)}, out)
+    assert sorted(p.name for p in out.iterdir()) == ["cases.csv", "dataset.yaml", "images", "images.csv"]
+    assert dataset_checksum(out) == dataset_checksum(src)

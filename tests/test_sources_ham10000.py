@@ -92,7 +92,7 @@ def dl(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
 
 def convert(dl: Path, offline_base: str, out: Path, **cfg: object):
     spec = prepare_source("ham10000", {"download_dir": str(dl), "url_override": offline_base, **cfg}, out)
-    return spec, load_dataset(out, validate=False)  # the lead switches this to validate=True
+    return spec, load_dataset(out, validate=True)
 
 
 def test_published_files() -> None:
@@ -202,3 +202,27 @@ def test_without_source_column_the_centre_is_constant(dl: Path, offline_base: st
     (dl / ham.METADATA_CSV).write_text("\n".join(line.rsplit(",", 1)[0] for line in text) + "\n")
     spec, ds = convert(dl, offline_base, tmp_path / "out")
     assert spec.centres == ("ham10000",) and set(ds.cases["centre"]) == {"ham10000"}
+
+
+def test_ids_never_write_outside_the_dataset_folder(dl: Path, offline_base: str, tmp_path: Path) -> None:
+    """Issue 12 #8: a lesion_id holding `../` made convert() write outside its output folder."""
+    evil = [("../../../escaped", "ISIC_0000001", *ROWS[0][2:]), ("/abs/olute", "ISIC_0000003", *ROWS[1][2:])]
+    write_ham(dl, rows=evil + ROWS[2:])
+    out = tmp_path / "work" / "data" / "out"
+    _, ds = convert(dl, offline_base, out)
+    assert not (tmp_path / "escaped").exists() and not list(tmp_path.glob("**/escaped"))
+    paths = ds.cases.set_index("case_id").index
+    assert "../../../escaped" in paths and "/abs/olute" in paths  # the ids themselves are kept in the tables
+    for rel in ds.images["path"]:
+        assert (out / rel).resolve().is_relative_to(out.resolve()) and ".." not in Path(rel).parts
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dl", "work"]
+
+
+def test_safe_component_keeps_distinct_ids_distinct() -> None:
+    from mmdiag.data.sources.paths import inside, safe_component
+
+    assert safe_component("HAM_0000001") == "HAM_0000001"
+    assert safe_component("a/b") != safe_component("a_b") and "/" not in safe_component("a/b")
+    assert safe_component("..").startswith("x_") and safe_component(".hidden")[0] != "."
+    with pytest.raises(DataFormatError, match="leave the dataset folder"):
+        inside(Path("/data"), "images/../../etc/passwd")

@@ -603,3 +603,46 @@ def test_summarize_minimal_folder(dataset: Path) -> None:
     assert "4 cases, 10 images, 4 reports" in summary
     assert "attribute values" not in summary and "official split" not in summary
     assert "cases per centre and label:" in summary
+
+
+def test_optional_reports_missing_modalities_and_sparse_attributes_are_valid(dataset: Path) -> None:
+    """Issue 11 / contracts C1-C3: no reports.csv, a case without WLE, an unannotated attribute."""
+    (dataset / "reports.csv").unlink()
+    delete_line(dataset / "images.csv", "c2,wle,images/c2/wle_0.jpg")
+    replace_text(dataset / "cases.csv", "mucosa,hyper,cardia", "mucosa,,cardia")
+    assert validate_dataset(dataset) == []
+    loaded = load_dataset(dataset)
+    assert not loaded.has_reports and list(loaded.reports.columns) == ["case_id"]
+    summary = summarize(dataset)
+    assert "4 cases in 3 groups, 9 images, no reports (no reports.csv)" in summary
+    assert "modality coverage (cases): 3 of 4 have every modality" in summary
+    assert "  eus+wle         3\n  eus             1\n" in summary
+    assert "eus.echo: hypo 2, iso 1, hyper 0, not annotated 1" in summary
+    assert "report length" not in summary
+
+
+def test_existing_reports_csv_keeps_its_rules(dataset: Path) -> None:
+    """Reports are optional as a file; a reports.csv that exists still needs one report per case."""
+    delete_line(
+        dataset / "reports.csv",
+        "c4,EUS: hyperechoic mucosal lesion. WLE: polyp in the cardia.,"
+        "hyperechoic mucosal lesion,polyp near the cardia",
+    )
+    assert [str(v) for v in validate_dataset(dataset)] == ["reports.csv: case 'c4' (cases.csv:5) has no report"]
+
+
+def test_a_report_over_128_kib_is_read(dataset: Path) -> None:
+    """The csv module's default field limit (128 KiB) gave 'malformed quoting: field larger than field limit'."""
+    long = "x" * (200 << 10)
+    replace_text(dataset / "reports.csv", "bulge in the body.,hypo", f"bulge in the body. {long},hypo")
+    assert validate_dataset(dataset) == []
+    assert load_dataset(dataset).reports["report"].str.len().max() > 200 << 10
+
+
+def test_summary_lists_image_modes(dataset: Path) -> None:
+    Image.fromarray(np.full((12, 16), 4000, dtype=np.uint16)).save(dataset / "images/c1/eus_1.png")
+    Image.new("P", (16, 12)).save(dataset / "images/c4/wle_1.png")
+    assert validate_dataset(dataset) == []
+    summary = summarize(dataset)
+    assert "  eus              1       5             1       1    2  I;16 1, L 4\n" in summary
+    assert "P 1, RGB 4" in summary

@@ -32,7 +32,7 @@ from mmdiag.errors import MmdiagError
 # Limits of `load_yaml`. A real dataset.yaml has a few hundred nodes; the default config a few thousand.
 YAML_MAX_BYTES = 1 << 20
 YAML_MAX_NODES = 50_000  # scalars + collections after expanding every alias
-YAML_MAX_TEXT = 2 << 20  # characters of scalar text after expanding every alias
+YAML_MAX_TEXT = 1 << 20  # characters of scalar text after expanding every alias
 
 _umask_lock = threading.Lock()
 

@@ -76,7 +76,8 @@ def integer_peak(image: Image.Image) -> int:
     Raises:
         ImageModeError: the image holds negative values.
     """
-    lo, hi = image.getextrema()
+    arr = np.asarray(image)  # getextrema() refuses I;16B
+    lo, hi = (int(arr.min()), int(arr.max())) if arr.size else (0, 0)
     if lo < 0:
         raise ImageModeError(
             f"holds negative values ({lo}..{hi}, mode {image.mode}); shift or window it to 0..2**bits - 1 first"
