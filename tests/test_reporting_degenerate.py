@@ -200,3 +200,41 @@ def test_table_stage_writes_nothing_when_an_input_is_corrupt(tmp_path: Path) -> 
     with pytest.raises(CorruptInputError):
         table_stage({}, "tmmnet_t1_comparison", [str(path)], provenance=str(tmp_path / "out" / "t.json"), **out)
     assert not (tmp_path / "out").exists()
+
+
+class _Payload:
+    """Pickles to a call that would leave a marker file: loading must refuse it without running it."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (Path.touch, (self.marker,))
+
+
+def test_saved_model_is_loaded_weights_only(tmp_path: Path) -> None:
+    import torch
+
+    from mmdiag.reporting.run_model import load_model
+
+    path = make_run(tmp_path / "r", "tmmnet", ARMS["tmmnet"])
+    model_pt = path.parent / "model.pt"
+    marker = tmp_path / "code_ran"
+    torch.save({"state": {}, "model_config": _Payload(marker)}, model_pt)
+    with pytest.raises(CorruptInputError) as exc:
+        load_model(Run.load(path))
+    assert not marker.exists()
+    _one_line(exc, model_pt, path)
+    model_pt.write_bytes(b"PK\x03\x04 truncated")
+    with pytest.raises(CorruptInputError):
+        load_model(Run.load(path))
+
+
+def test_table_job_logs_warnings(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    from mmdiag.reporting.render import write_table
+
+    table = build("tmmnet_t1_comparison", runs=[str(one_class_run(tmp_path / "bad"))])
+    with caplog.at_level("WARNING", logger="mmdiag.reporting.render"):
+        write_table(table, md=tmp_path / "t.md")
+    assert "tmmnet_t1_comparison: model(s) predicting one class for every case: ViT (tiny) / EUS" in caplog.text
+    assert "only one class in the set" in caplog.text

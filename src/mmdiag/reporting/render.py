@@ -11,6 +11,7 @@ to the CSV.
 from __future__ import annotations
 
 import html
+import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ from mmdiag.io import write_text
 from mmdiag.reporting.runs import Cell
 from mmdiag.reporting.table import SYNTHETIC_NOTE, Column, Table
 
+log = logging.getLogger(__name__)
 DASH = "–"  # undefined value (e.g. P-Acc of an arm without attribute classifiers)
 CI_NOTE = "Brackets: 95% confidence interval (percentile bootstrap resampling cases, not images)."
 ZERO_WIDTH_NOTE = " Undefined values and values with a zero-width interval are never marked."
@@ -285,6 +287,10 @@ def write_table(table: Table, provenance: str | Path | None = None, **paths: str
     unknown = set(paths) - set(RENDERERS)
     if unknown:
         raise ValueError(f"unknown table format(s) {sorted(unknown)}; known: {sorted(RENDERERS)}")
+    for line in warning_notes(table):  # the job's log says it too, not only the table
+        log.warning("%s: %s", table.name, line)
+    if table.one_class_rows:
+        log.warning("%s: model(s) predicting one class for every case: %s", table.name, "; ".join(table.one_class_rows))
     for fmt, path in paths.items():
         write_text(path, RENDERERS[fmt](table))
     if provenance is not None:

@@ -30,7 +30,9 @@ from mmdiag.reporting.runs import Run
 
 def load_model(run: Run) -> TMMNet:
     """The trained model of a run, on CPU, in eval mode."""
-    ckpt = torch.load(run.model_path, map_location="cpu", weights_only=False)
+    from mmdiag.engine.checkpoint import load_checkpoint, rebuild_hint
+
+    ckpt = load_checkpoint(run.model_path, hint=rebuild_hint(run.metrics_path))  # weights only (C8)
     model = tmmnet(**ckpt["model_config"])
     model.load_state_dict(ckpt["state"])
     return model.eval()
