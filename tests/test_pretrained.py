@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import time
+import os
 from pathlib import Path
 
 import pytest
@@ -21,9 +21,8 @@ def test_off_builds_from_scratch() -> None:
 
 
 def test_preferred_falls_back_offline_with_one_clear_line(caplog: pytest.LogCaptureFixture) -> None:
-    t0 = time.perf_counter()
+    assert os.environ.get("HF_HUB_OFFLINE") == "1"  # conftest: no 75 s of hub retries (a fact, not a timing)
     enc = TimmImageEncoder(NAME, pretrained="preferred")
-    assert time.perf_counter() - t0 < 30  # HF_HUB_OFFLINE=1 (conftest): no 75 s of retries
     status = enc.pretrained_status.to_json()
     assert status["loaded"] is False and "training from scratch" in status["message"]
     assert any("unavailable" in r.getMessage() for r in caplog.records)

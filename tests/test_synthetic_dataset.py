@@ -69,8 +69,9 @@ def pipeline_features(generated: tuple[Dataset, float]) -> dict[str, np.ndarray]
     return out
 
 
-def test_default_generation_is_fast(generated: tuple[Dataset, float]) -> None:
-    assert generated[1] < 20.0
+def test_default_generation_writes_every_case(generated: tuple[Dataset, float]) -> None:
+    """Functional only: how long generation takes is a bench figure (bench/timings.py), never an assertion."""
+    assert len(generated[0].cases) == sum(c.n_cases for c in SyntheticConfig().centres)
 
 
 def test_tables_are_consistent(generated: tuple[Dataset, float]) -> None:

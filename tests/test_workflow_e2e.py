@@ -71,9 +71,8 @@ def test_runs_leave_their_record(tiny_run: TinyRun) -> None:
     assert not (run_dir / "ckpt").exists()  # resume checkpoints are dropped once a run is complete
 
 
-def test_second_run_is_a_fast_noop(tiny_run: TinyRun) -> None:
-    assert "Nothing to be done" in tiny_run.noop_output
-    assert tiny_run.noop_seconds < 5.0, f"no-op took {tiny_run.noop_seconds:.1f} s"
+def test_second_run_is_a_noop(tiny_run: TinyRun) -> None:
+    assert "Nothing to be done" in tiny_run.noop_output  # its duration is a bench figure (bench/timings.py)
 
 
 def test_wrong_config_type_stops_before_any_job(tiny_run: TinyRun, tmp_path: Path) -> None:
