@@ -394,3 +394,23 @@ def test_an_existing_gitignore_in_the_results_root_is_kept(tmp_path: Path) -> No
     (tmp_path / "out" / ".gitignore").write_text("mine\n")
     ignore_results_root({"results": str(tmp_path / "out")})
     assert (tmp_path / "out" / ".gitignore").read_text() == "mine\n"
+
+
+@pytest.mark.parametrize("name", ["gpu0", "cuda:7"])
+def test_a_job_refuses_a_device_it_cannot_see(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The job-side twin of the config check, for a job that lands where the configured GPU is missing."""
+    from mmdiag.engine.device import pick_device
+
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 0)
+    with pytest.raises(ConfigError, match=rf"trainer\.device: .*'{re.escape(name)}'"):
+        pick_device(name)
+
+
+def test_check_config_command(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    from mmdiag.cli import main
+
+    monkeypatch.chdir(REPO)
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("trainer:\n  optimizer: {lr: .inf}\n")
+    assert main(["check-config", str(bad)]) == 1
+    assert "trainer.optimizer.lr: must be a finite number, got inf" in capsys.readouterr().err

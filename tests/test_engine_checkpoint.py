@@ -202,3 +202,12 @@ def test_classification_evaluator_declares_what_it_emits(tiny_cache: Path, tiny_
             return {"logits": self.w(batch["images"]["eus"].flatten(1))}
 
     assert set(evaluate(Flat())) == set(evaluate.keys)  # the declaration is exactly what it returns
+
+
+def test_two_identical_runs_leave_byte_identical_checkpoints(tiny_cache: Path, tmp_path: Path) -> None:
+    """What provenance needs (issue 12 item 5): the same run twice gives the same bytes and the same identity."""
+    _fit(tiny_cache, tmp_path / "one", SPEC, _val(_samples(tiny_cache)))
+    _fit(tiny_cache, tmp_path / "two", SPEC, _val(_samples(tiny_cache)))
+    for name in ("best.pt", "rng.pt"):
+        assert (tmp_path / "one" / name).read_bytes() == (tmp_path / "two" / name).read_bytes()
+    assert checkpoint_identity(tmp_path / "one" / "best.pt") == checkpoint_identity(tmp_path / "two" / "best.pt")

@@ -17,7 +17,20 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "generate-synthetic": ("mmdiag.data.synthetic.generate:main", "generate the embedded synthetic dataset"),
     "write-dvc": ("mmdiag.dvc_yaml:main", "generate dvc.yaml from the Snakemake DAG (--check: fail on drift)"),
     "write-schema": ("mmdiag.config.schema:main", "regenerate config/schema/config.schema.yaml from the library"),
+    "check-config": ("mmdiag.cli:check_config", "load config files as a run would and report the first problem"),
 }
+
+
+def check_config(argv: list[str]) -> int:
+    """`mmdiag check-config [FILE ...]`: config/config.yaml + FILEs, validated and checked (mmdiag.config.checks)."""
+    from mmdiag.config import load_config
+
+    if any(a in {"-h", "--help"} for a in argv):
+        print("usage: mmdiag check-config [CONFIG.yaml ...]  (config/config.yaml is always the first layer)")
+        return 0
+    load_config("config/config.yaml", *argv)
+    print(f"ok: {' + '.join(['config/config.yaml', *argv])}")
+    return 0
 
 
 def _usage() -> str:

@@ -8,11 +8,29 @@ from typing import Any
 
 import torch
 
+from mmdiag.errors import ConfigError
+
 
 def pick_device(name: str = "auto") -> torch.device:
+    """`trainer.device` as a torch device; a CUDA device this job cannot see is a ConfigError, not a crash later.
+
+    (Checked at config load too; here for a job that lands where the GPU it was configured for is missing.)
+    """
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise ConfigError(f"trainer.device: unknown device '{name}'; use auto, cpu, cuda or cuda:<index>") from None
+    if device.type == "cuda":
+        n = torch.cuda.device_count()
+        if (device.index is not None and device.index >= n) or n == 0:
+            visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+            raise ConfigError(
+                f"trainer.device: '{name}' but this job sees {n} CUDA GPU(s) (CUDA_VISIBLE_DEVICES={visible}); "
+                "use auto or cpu, or run the job where the GPU is"
+            )
+    return device
 
 
 def configure_threads(n: int | None) -> None:
