@@ -69,6 +69,26 @@ def _same_bytes(root: Path) -> None:
     append_line(root / "images.csv", "c3,eus,images/c3/eus_1.png")
 
 
+def _png_bomb(root: Path) -> None:
+    """A 60-byte PNG that declares 40000 x 40000 pixels (1.6 gigapixels once inflated)."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", 40000, 40000, 8, 0, 0, 0, 0)
+    png = (
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b"")
+    )
+    (root / "images/c4/wle_1.png").write_bytes(png)
+
+
+def _device_link(root: Path) -> None:
+    (root / "images/c4/wle_1.png").unlink()
+    (root / "images/c4/wle_1.png").symlink_to("/dev/zero")
+
+
 def _zero_cases(root: Path) -> None:
     for name in ("cases.csv", "images.csv", "reports.csv"):
         path = root / name
@@ -106,6 +126,15 @@ DOWNLOAD_CASES: list[tuple[str, Callable[[Path], None], list[str]]] = [
         lambda r: replace_text(r / "dataset.yaml", "description: four", "description: " + "x" * (1 << 20) + " four"),
         ["dataset.yaml", "the limit is 1,048,576"],
     ),
+    (
+        "yaml-python-tag",
+        lambda r: replace_text(
+            r / "dataset.yaml",
+            "metadata: {generator: tests/byo_fixtures.py}",
+            f"metadata: !!python/object/apply:os.system ['touch {r}/pwned']",
+        ),
+        ["dataset.yaml:17", "could not determine a constructor for the tag 'tag:yaml.org,2002:python/object"],
+    ),
     ("csv-semicolon", _semicolons("cases.csv", ";"), ["cases.csv:1", "seems to use ';' as its separator"]),
     ("csv-tab", _semicolons("images.csv", "\t"), ["images.csv:1", "seems to use a tab as its separator"]),
     ("zero-cases", _zero_cases, ["cases.csv", "holds no cases"]),
@@ -127,6 +156,12 @@ DOWNLOAD_CASES: list[tuple[str, Callable[[Path], None], list[str]]] = [
         ["images.csv:11:path", "images/c4/wle_1.tif holds NaN or infinite values"],
     ),
     ("image-negative-int32", _int32_tiff, ["images.csv:11:path", "holds negative values (-100..91"]),
+    (
+        "image-png-bomb",
+        _png_bomb,
+        ["images.csv:11:path", "images/c4/wle_1.png cannot be decoded", "decompression bomb"],
+    ),
+    ("image-symlink-to-device", _device_link, ["images.csv:11:path", "images/c4/wle_1.png is not a file"]),
 ]
 
 
@@ -143,6 +178,7 @@ def test_bad_folder_stops_download_naming_the_culprit(
     assert all(f in message for f in fragments), message
     assert len(message) < 2000  # one message, not a dump
     assert _files(results) == []  # no dataset folder, no dataset.json, no temporary folder
+    assert not (root / "pwned").exists()  # a !!python tag never runs
 
 
 def test_alias_bomb_fails_fast_and_a_legal_expansion_stays_small(tmp_path: Path) -> None:
@@ -286,6 +322,7 @@ CONFIG_CASES: list[tuple[str, bytes, list[str]]] = [
     ("not-utf8", b"seed: 1\nname: caf\xe9\n", [":2:", "not UTF-8"]),
     ("tab-indented", b"trainer:\n\tepochs: 3\n", [":2:", "never tabs"]),
     ("alias-bomb", ALIAS_BOMB.encode(), ["alias bomb"]),
+    ("python-tag", b"seed: !!python/object/apply:os.system ['true']\n", [":1:", "could not determine a constructor"]),
     ("too-large", b"a: " + b"x" * (1 << 20) + b"\n", ["limited to 1,048,576"]),
     ("not-a-mapping", b"- a\n- b\n", ["expected a mapping"]),
 ]
