@@ -84,6 +84,10 @@ def test_split_ceiling_reads_the_cache_and_prefers_true_attributes(tmp_path) -> 
     names.drop(columns=["label", "y"]).to_csv(meta.parent / TRUE_ATTRIBUTES, index=False)
     truth = split_ceiling(meta, ids)
     assert truth.n_partial == 0 and truth.accuracy == ceiling.accuracy
+    raw = meta.parent.parent / "raw"  # or in the dataset folder the cache was built from
+    raw.mkdir()
+    (meta.parent / TRUE_ATTRIBUTES).rename(raw / TRUE_ATTRIBUTES)
+    assert split_ceiling(meta, ids) == truth
     assert split_ceiling(make_meta(tmp_path / "plain"), ids) is None  # no generator model: no ceiling
 
 

@@ -8,9 +8,10 @@ from what the generator stored in the dataset's metadata (`generative_model`: la
 P(value | class) table of every attribute, `mmdiag.data.synthetic.generative.GenerativeModel.to_dict`),
 so reporting reads only the cache: `posterior ∝ prior · Π P(attribute value | class)`, argmax.
 
-The true attributes come from `true_attributes.csv` beside `meta.json` when the cache has one (a generator
-with sparse annotation should write it: case_id plus every `<modality>.<attribute>` column, value names),
-else from the cache's `cases.csv`. An attribute that is not annotated (-1, empty) leaves its factor out,
+The true attributes come from `true_attributes.csv` beside `meta.json`, or in the dataset folder the cache
+was built from (`<data>/raw/`, beside `<data>/cache/`), when there is one — a generator with sparse
+annotation should write it: `case_id` plus every `<modality>.<attribute>` column, value names — else from
+the cache's `cases.csv`. An attribute that is not annotated (-1, empty) leaves its factor out,
 which under the model's conditional independence is the exact posterior given the annotated attributes;
 the ceiling line then says how many test cases were read that way.
 """
@@ -110,7 +111,9 @@ def split_ceiling(meta: str | Path, case_ids: Sequence[str]) -> Ceiling | None:
     if "generative_model" not in metadata:
         return None
     root = Path(meta).parent
-    truth_path = root / TRUE_ATTRIBUTES if (root / TRUE_ATTRIBUTES).exists() else root / "cases.csv"
+    truth_path = next(
+        (p for p in (root / TRUE_ATTRIBUTES, root.parent / "raw" / TRUE_ATTRIBUTES) if p.exists()), root / "cases.csv"
+    )
     try:
         cases = pd.read_csv(truth_path, dtype={"case_id": str}, keep_default_na=False).set_index("case_id")
     except (OSError, ValueError, pd.errors.ParserError, UnicodeDecodeError) as exc:
