@@ -256,3 +256,22 @@ def test_modality_dropout_is_seeded_and_training_only(partial_cache: Cache) -> N
     assert present(0, False) == [[True, False] if i == "c1" else [i != "c2", True] for i in ids]  # eval: untouched
     hidden = sum(row.count(False) for e in range(6) for row in present(e, True)) - 6 * 2
     assert hidden > 0
+
+
+def test_a_modality_without_any_image(tmp_path: Path) -> None:
+    """A declared modality no case has: a 0-row cache array, zeros in token mode, every case dropped in drop mode."""
+    from byo_fixtures import write_cases_dataset
+    from mmdiag.data.byo import load_dataset
+    from mmdiag.data.corpus import build_corpus
+    from mmdiag.data.preprocess import preprocess
+
+    rows = [{"case_id": f"c{k}", "centre": "a", "label": ("gist", "non_gist")[k % 2]} for k in range(4)]
+    root = write_cases_dataset(tmp_path / "byo", rows, missing={(f"c{k}", "wle") for k in range(4)}, reports=False)
+    preprocess(load_dataset(root), build_corpus([], 8), tmp_path / "cache", {"size": 8}, "x", progress=False)
+    cache = Cache.load(tmp_path / "cache")
+    assert cache.images["wle"].shape == (0, 3, 8, 8)
+    token = SampleSet(cache, ["c0", "c1", "c2", "c3"], ["eus", "wle"], missing="token", modality_dropout=0.5)
+    b = next(token.batches(4, shuffle=True))
+    assert b["images"]["wle"].shape == (4, 3, 8, 8) and not b["present"]["wle"].any() and b["present"]["eus"].all()
+    drop = SampleSet(cache, ["c0", "c1", "c2", "c3"], ["eus", "wle"])
+    assert len(drop) == 0 and drop.dropped_cases == ["c0", "c1", "c2", "c3"]
