@@ -226,3 +226,10 @@ def test_safe_component_keeps_distinct_ids_distinct() -> None:
     assert safe_component("..").startswith("x_") and safe_component(".hidden")[0] != "."
     with pytest.raises(DataFormatError, match="leave the dataset folder"):
         inside(Path("/data"), "images/../../etc/passwd")
+
+
+def test_semicolon_metadata_is_named(tmp_path: Path) -> None:
+    path = tmp_path / ham.METADATA_CSV
+    path.write_text(";".join(HEADER) + "\n" + ";".join(ROWS[0]) + "\n")
+    with pytest.raises(DataFormatError, match="seems to use ';' as its separator"):
+        ham.read_metadata(path)
