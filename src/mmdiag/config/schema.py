@@ -83,7 +83,7 @@ def _encoder_entry() -> dict[str, Any]:
 def _text_entry() -> dict[str, Any]:
     return obj(
         {
-            "type": prop("string", "char_transformer", "char_transformer | hf (transformers.AutoModel)"),
+            "type": prop("string", "char_transformer", "char_transformer | char_cnn | hf (transformers.AutoModel)"),
             "description": prop("string", "", "free text"),
             "dim": prop("integer", 128, "width (char_transformer)", minimum=8),
             "depth": prop("integer", 2, "layers (char_transformer)", minimum=1),
@@ -97,6 +97,14 @@ def _text_entry() -> dict[str, Any]:
                 "(char_transformer; 1 = the paper's plain character tokens)",
                 minimum=1,
             ),
+            "width": prop("integer", 64, "filters per kernel size (char_cnn)", minimum=1),
+            "kernels": {
+                "type": "array",
+                "items": {"type": "integer", "minimum": 1},
+                "minItems": 1,
+                "default": [3, 5, 7],
+                "description": "convolution widths in characters (char_cnn)",
+            },
             "model_name": prop(["string", "null"], None, "Hugging Face model id or local path (type hf)"),
             "pretrained": {**PRETRAINED, "default": "preferred", "description": "as for image encoders (type hf)"},
             "max_tokens": prop("integer", 128, "tokenizer truncation length (type hf)", minimum=8),
@@ -118,6 +126,11 @@ def _arm_entry() -> dict[str, Any]:
             "stage1": prop("boolean", False, "feature-level text guidance (CLIP matching)"),
             "stage2": prop("boolean", False, "prototype-level text guidance (needs stage1)"),
             "attention": prop("boolean", False, "stage 3 cross-modal attention (else direct fusion)"),
+            "attributes": prop(
+                "boolean",
+                False,
+                "attribute prototypes + classifiers trained from attribute labels alone, no text (stage2 implies it)",
+            ),
         },
         "one TMM-Net arm",
         required=["modalities"],
@@ -256,6 +269,26 @@ def _tmmnet() -> dict[str, Any]:
                 },
                 "epochs per training phase",
             ),
+            "lr_scale": obj(
+                {
+                    k: prop("number", 1.0, f"{k}: trainer.optimizer.lr is multiplied by this", exclusiveMinimum=0)
+                    for k in ("stage1", "stage2", "stage3", "classify")
+                },
+                "learning-rate factor per phase (each phase starts a fresh optimiser: a phase that fine-tunes "
+                "what an earlier one learned need not restart at the full rate)",
+            ),
+            "select": obj(
+                {
+                    "stage1": prop(
+                        "string", "val_clip_top1", "stage-1 checkpoint: validation image->report retrieval accuracy"
+                    ),
+                    "stage2": prop(
+                        "string", "val_attr_bacc", "stage-2 checkpoint: validation balanced attribute accuracy"
+                    ),
+                },
+                "validation key that picks the checkpoint of each guidance phase (what the phase is for)",
+            ),
+            "stage2_clip": prop("boolean", True, "keep the stage-1 CLIP term during stage 2 (arms with text)"),
             "arms": {
                 "type": "object",
                 "description": "arm name -> switches (Table 3 in the paper's order)",

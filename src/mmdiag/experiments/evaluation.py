@@ -37,7 +37,7 @@ def inference_mode(model: nn.Module) -> Any:
     previous = getattr(model, "active", None)
     model.eval()
     if previous is not None:
-        model.set_active({"cls", "attr"} if getattr(model.cfg, "stage2", False) else {"cls"})
+        model.set_active({"cls", "attr"} if getattr(model, "has_prototypes", False) else {"cls"})
     try:
         with torch.no_grad():
             yield model

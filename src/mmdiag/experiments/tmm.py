@@ -4,14 +4,20 @@ Schedule (the paper's Fig. 2: stages trained in order, then end to end), epochs 
 `tmmnet.schedule`:
 1. `stage1` — CLIP matching of image and report embeddings, one job per modality (the `pretrain`
    rule); its checkpoint initialises the image encoder, text encoder and projections of every arm
-   that uses stage 1 (with that encoder);
-2. `stage2` — prototype matching + attribute classification (arms with stage 2);
+   that uses stage 1 (with that encoder). The epoch kept is the one whose image -> report retrieval on
+   the validation cases is best (`val_clip_top1`; chance = 1 / cases), i.e. what the stage is for;
+2. `stage2` — prototype matching + attribute classification (arms with stage 2; CLIP stays on unless
+   `tmmnet.stage2_clip: false`), or attribute classification alone (the `attributes` arm, no text);
+   the epoch kept has the best mean balanced attribute accuracy on the annotated validation cases;
 3. `stage3` — cross-modal attention fusion and classifier trained on the frozen guided features
-   (TMM-Net only);
+   (arms with attention);
 4. `classify` — end to end: classification plus every guidance term of the arm, best epoch chosen
    on the validation partition by `trainer.select` (image-only prediction).
-Arms without text run only `classify`, for the same number of epochs: every arm gets the same
-classification budget, so differences come from guidance, not from longer training.
+Every phase builds a fresh optimiser at `trainer.optimizer.lr` x `tmmnet.lr_scale.<phase>` (with the
+trainer's warm-up, when configured), so a phase that fine-tunes what an earlier one learned need not
+restart at the full learning rate. Arms without text run only `classify`, for the same number of
+epochs: every arm gets the same classification budget, so differences come from guidance, not from
+longer training.
 """
 
 from __future__ import annotations
@@ -30,19 +36,22 @@ from mmdiag.cluster import ddp
 from mmdiag.config import deep_merge
 from mmdiag.data.batches import SampleSet
 from mmdiag.dvc_yaml import write_dvc_metrics
+from mmdiag.engine.checkpoint import checkpoint_identity, load_checkpoint, save_checkpoint
 from mmdiag.engine.device import device_description, pick_device
 from mmdiag.engine.seed import seed_everything
-from mmdiag.engine.trainer import fit
+from mmdiag.engine.trainer import declare_keys, fit
 from mmdiag.experiments.context import Context
 from mmdiag.experiments.provenance import now
 from mmdiag.experiments.runs import drop_checkpoints, evaluate_sets, finish_run
 from mmdiag.experiments.supervised import build_objective, classification_evaluator, fit_spec
-from mmdiag.io import atomic_path, file_sha256, read_json, write_json
+from mmdiag.io import atomic_path, read_json, write_json
 from mmdiag.models.tmmnet import TMMNet, tmmnet
+from mmdiag.plan import resolve_modalities
 from mmdiag.registry import LOSSES
 
 log = logging.getLogger(__name__)
-GUIDANCE_TERMS = {"stage1": {"clip"}, "stage2": {"proto", "attr"}}
+GUIDANCE_TERMS = {"stage1": {"clip"}, "stage2": {"proto", "attr"}, "attributes": {"attr"}}
+ARM_SWITCHES = ("stage1", "stage2", "attention", "attributes")
 
 
 # ------------------------------------------------------------------------------------------ building
@@ -50,12 +59,22 @@ def arm_spec(ctx: Context, arm: str) -> dict[str, Any]:
     arms = ctx.config["tmmnet"]["arms"]
     if arm not in arms:
         raise KeyError(f"tmmnet.arms: no arm '{arm}' (arms: {', '.join(arms)})")
-    spec = {"stage1": False, "stage2": False, "attention": False, **arms[arm]}
+    spec = {**dict.fromkeys(ARM_SWITCHES, False), **arms[arm]}
+    # Roles (`first`, `second`) -> this dataset's modality names; names already resolved stay as they are.
+    spec["modalities"] = resolve_modalities(spec["modalities"], list(ctx.dataset["modalities"]), f"tmmnet.arms.{arm}")
+    if spec["stage2"]:
+        spec["attributes"] = True  # stage 2 trains the attribute heads (from labels and text)
     return spec
 
 
 def model_config(
-    ctx: Context, encoder: str, modalities: Sequence[str], stage1: bool, stage2: bool, attention: bool
+    ctx: Context,
+    encoder: str,
+    modalities: Sequence[str],
+    stage1: bool,
+    stage2: bool,
+    attention: bool,
+    attributes: bool = False,
 ) -> dict[str, Any]:
     """The `tmmnet` registry kwargs for one arm with one encoder recipe."""
     tm = ctx.config["tmmnet"]
@@ -73,6 +92,10 @@ def model_config(
         "stage1": stage1,
         "stage2": stage2,
         "attention": attention,
+        "attributes": attributes and not stage2,
+        "missing_token": ctx.config.get("data", {}).get("missing_modality", "drop") == "token",
+        "image_size": int(ctx.cache.meta["size"]),
+        "encoder_label": f"{encoder} ({ctx.encoder_label(encoder)})",
         "embed_dim": int(tm.get("embed_dim", 128)),
         "proto_dim": int(tm.get("proto_dim", 32)),
         "attn_dim": int(tm.get("attn_dim", 128)),
@@ -85,29 +108,101 @@ def model_config(
 
 
 # ------------------------------------------------------------------------------------------ evaluation
-def guidance_evaluator(model: TMMNet, loss_fn: nn.Module, val: SampleSet, batch_size: int):
-    """Mean of the active guidance terms on the validation partition (selection for stages 1-2)."""
+def _val_outputs(model: TMMNet, val: SampleSet, batch_size: int, active: set[str]):
+    """Forward passes over the validation partition with `active` objectives (eval mode, no grad)."""
+    from mmdiag.engine.device import to_device
 
-    def evaluate(m: nn.Module) -> dict[str, float]:
-        device = next(m.parameters()).device
-        sums: dict[str, float] = {}
-        was = m.training
-        m.eval()
-        from mmdiag.engine.device import to_device
-
+    device = next(model.parameters()).device
+    was, before = model.training, set(model.active)
+    model.eval()
+    model.set_active(active)
+    try:
         with torch.no_grad():
             for batch in val.batches(batch_size, shuffle=False):
                 batch = to_device(batch, device)
-                terms = loss_fn(m(batch), batch)
-                n = int(batch["label"].shape[0])
-                for k, v in terms.items():
-                    sums[f"val_{k}"] = sums.get(f"val_{k}", 0.0) + float(v) * n
-        m.train(was)
-        out = {k: v / max(len(val), 1) for k, v in sums.items()}
-        out["val_loss"] = sum(out.values())
-        return out
+                yield batch, model(batch)
+    finally:
+        model.set_active(before)
+        model.train(was)
 
-    return evaluate
+
+def alignment_evaluator(model: TMMNet, val: SampleSet, batch_size: int):
+    """Stage 1's purpose, measured: image -> report retrieval over ALL validation cases (not per batch).
+
+    `val_clip_top1`: share of validation images whose most similar report (among every validation case's
+    report) is their own case's; chance is 1 / cases (`val_clip_chance`). `val_loss` is the CLIP loss of
+    the whole validation matrix (multi-positive), chance level ln(cases).
+    """
+    from mmdiag.losses.contrastive import clip_loss
+
+    def evaluate(m: nn.Module) -> dict[str, float]:
+        img: dict[str, list[torch.Tensor]] = {}
+        txt: dict[str, dict[int, torch.Tensor]] = {}
+        cases: list[torch.Tensor] = []
+        for batch, out in _val_outputs(model, val, batch_size, {"clip"}):
+            cases.append(batch["case"].cpu())
+            for mod, (i_emb, t_emb) in out["clip"].items():
+                img.setdefault(mod, []).append(i_emb.float().cpu())
+                for c, t in zip(out["text_case"].cpu().tolist(), t_emb.float().cpu()):
+                    txt.setdefault(mod, {})[c] = t
+        case = torch.cat(cases)
+        uniq = torch.unique(case)
+        top1, losses = [], []
+        for mod, parts in img.items():
+            i_all = torch.cat(parts)
+            t_all = torch.stack([txt[mod][int(c)] for c in uniq])
+            sims = i_all @ t_all.t()
+            top1.append(float((uniq[sims.argmax(1)] == case).float().mean()))
+            scale = float(model.logit_scale.exp().clamp(max=100.0))
+            losses.append(float(clip_loss(i_all, t_all, case, scale, uniq)))
+        return {
+            "val_loss": sum(losses),
+            "val_clip_top1": sum(top1) / max(len(top1), 1),
+            "val_clip_chance": 1.0 / max(len(uniq), 1),
+        }
+
+    return declare_keys(evaluate, ("val_loss", "val_clip_top1", "val_clip_chance"))
+
+
+def attribute_evaluator(model: TMMNet, val: SampleSet, batch_size: int, active: set[str]):
+    """Stage 2's purpose, measured: mean balanced accuracy of the attribute classifiers on the annotated
+    validation cases (`val_attr_bacc`; NaN when no validation case is annotated), plus the guidance terms."""
+    from mmdiag.losses import LOSSES
+
+    loss_fn = LOSSES.create("guided")
+
+    def evaluate(m: nn.Module) -> dict[str, float]:
+        preds: dict[tuple[str, int], list[torch.Tensor]] = {}
+        truth: dict[tuple[str, int], list[torch.Tensor]] = {}
+        sums: dict[str, float] = {}
+        n = 0
+        for batch, out in _val_outputs(model, val, batch_size, active):
+            b = int(batch["label"].shape[0])
+            n += b
+            for k, v in loss_fn(out, batch).items():
+                sums[f"val_{k}"] = sums.get(f"val_{k}", 0.0) + float(v) * b
+            present = batch.get("present") or {}
+            for mod, logits in out.get("attr_logits", {}).items():
+                targets = batch["attrs"][mod].cpu()
+                if mod in present:
+                    targets = targets.masked_fill(~present[mod].cpu().bool()[:, None], -1)
+                for k, lg in enumerate(logits):
+                    preds.setdefault((mod, k), []).append(lg.argmax(1).cpu())
+                    truth.setdefault((mod, k), []).append(targets[:, k])
+        out_metrics = {k: v / max(n, 1) for k, v in sums.items()}
+        baccs = []
+        for key, parts in preds.items():
+            y, p = torch.cat(truth[key]), torch.cat(parts)
+            keep = y != -1
+            if keep.any():
+                y, p = y[keep], p[keep]
+                baccs.append(float(torch.stack([(p[y == c] == c).float().mean() for c in torch.unique(y)]).mean()))
+        out_metrics["val_attr_bacc"] = sum(baccs) / len(baccs) if baccs else float("nan")
+        out_metrics["val_loss"] = sum(v for k, v in out_metrics.items() if k.endswith("_loss"))
+        return out_metrics
+
+    keys = {"val_loss", "val_attr_bacc", *(f"val_{t}_loss" for t in active - {"cls"})}
+    return declare_keys(evaluate, keys)
 
 
 # ------------------------------------------------------------------------------------------ stage 1
@@ -119,8 +214,24 @@ def stage1_state(model: TMMNet, modality: str) -> dict[str, torch.Tensor]:
     return {k: v for k, v in model.state_dict().items() if k.startswith(keep) or k == "logit_scale"}
 
 
+def phase_spec(ctx: Context, phase: str, epochs: int, select: str):
+    """Trainer settings of one phase: `trainer`, with the learning rate scaled by `tmmnet.lr_scale.<phase>`."""
+    scale = float((ctx.config["tmmnet"].get("lr_scale") or {}).get(phase, 1.0))
+    lr = float(ctx.config["trainer"]["optimizer"].get("lr", 1e-3)) * scale
+    return fit_spec(ctx, epochs, select, {"optimizer": {"lr": lr}})
+
+
+def phase_select(ctx: Context, phase: str, default: str) -> str:
+    """The validation key that picks a guidance phase's checkpoint (`tmmnet.select.<phase>`)."""
+    return str((ctx.config["tmmnet"].get("select") or {}).get(phase, default))
+
+
 def train_stage1(ctx: Context, encoder: str, modality: str, split_path: str | Path, out_dir: str | Path) -> Path:
-    """Stage 1 for one modality: CLIP matching of images and their reports; returns the checkpoint path."""
+    """Stage 1 for one modality: CLIP matching of images and their reports; returns the checkpoint path.
+
+    The checkpoint kept is the epoch with the best validation retrieval (see `alignment_evaluator`); the
+    per-epoch curve is written beside it (`history.csv`).
+    """
     out_dir = Path(out_dir)
     seed_everything(int(ctx.config.get("seed", 0)))
     cfg = model_config(ctx, encoder, [modality], stage1=True, stage2=False, attention=False)
@@ -129,9 +240,11 @@ def train_stage1(ctx: Context, encoder: str, modality: str, split_path: str | Pa
     train = ctx.samples(split_path, "train", [modality])
     val = ctx.samples(split_path, "val", [modality])
     loss_fn = LOSSES.create("guided", weights=ctx.config["tmmnet"].get("loss_weights"))
-    spec = fit_spec(ctx, ctx.config["tmmnet"]["schedule"]["stage1"], "val_loss")
-    evaluate = guidance_evaluator(model, loss_fn, val, spec.batch_size)
-    fit(
+    spec = phase_spec(
+        ctx, "stage1", ctx.config["tmmnet"]["schedule"]["stage1"], phase_select(ctx, "stage1", "val_clip_top1")
+    )
+    evaluate = alignment_evaluator(model, val, spec.batch_size)
+    result = fit(
         model,
         loss_fn,
         train,
@@ -145,8 +258,11 @@ def train_stage1(ctx: Context, encoder: str, modality: str, split_path: str | Pa
     )
     path = out_dir / "stage1.pt"
     if ddp.is_main():  # under torchrun only rank 0 writes; the others wait until the file is there
-        with atomic_path(path) as tmp:
-            torch.save({"state": stage1_state(model.cpu(), modality), "model_config": cfg}, tmp)
+        with atomic_path(out_dir / "history.csv") as tmp:
+            pd.DataFrame(result.history).to_csv(tmp, index=False)
+        save_checkpoint(
+            path, {"state": stage1_state(model.cpu(), modality), "model_config": cfg, "best_epoch": result.best_epoch}
+        )
         drop_checkpoints(out_dir)
     ddp.barrier()
     return path
@@ -157,7 +273,7 @@ def load_stage1(model: TMMNet, checkpoints: Mapping[str, str | Path]) -> None:
     state = model.state_dict()
     scales = []
     for modality, path in checkpoints.items():
-        saved = torch.load(path, map_location="cpu", weights_only=False)["state"]
+        saved = load_checkpoint(path)["state"]
         for k, v in saved.items():
             if k == "logit_scale":
                 scales.append(v)
@@ -191,7 +307,8 @@ def train_arm(
     mods = spec_arm["modalities"]
     seed = int(ctx.config.get("seed", 0))
     seed_everything(seed)
-    cfg = model_config(ctx, encoder, mods, spec_arm["stage1"], spec_arm["stage2"], spec_arm["attention"])
+    switches = {k: spec_arm[k] for k in ARM_SWITCHES}
+    cfg = model_config(ctx, encoder, mods, **switches)
     model = tmmnet(**cfg)
     device = pick_device(ctx.config["trainer"].get("device", "auto"))
     train = ctx.samples(split_path, "train", mods)
@@ -201,25 +318,26 @@ def train_arm(
         tm.get("classification_loss", "ce"), tm.get("classification_loss_kwargs"), train, len(ctx.labels)
     )
     loss_fn = LOSSES.create("guided", classification=cls_loss, weights=tm.get("loss_weights"))
-    schedule = ctx.config["tmmnet"]["schedule"]
+    schedule = tm["schedule"]
     augment = ctx.augment()
-    base_fp = [arm, encoder, cfg, str(split_path), ctx.config["trainer"], ctx.config["tmmnet"].get("loss_weights")]
+    recipe = {k: tm.get(k) for k in ("lr_scale", "select", "stage2_clip")}
+    base_fp = [arm, encoder, cfg, str(split_path), ctx.config["trainer"], tm.get("loss_weights"), recipe]
 
     if spec_arm["stage1"]:
         if stage1_checkpoints:
             load_stage1(model, stage1_checkpoints)
-            base_fp.append(sorted((m, file_sha256(p)) for m, p in stage1_checkpoints.items()))
+            base_fp.append(sorted((m, checkpoint_identity(p)) for m, p in stage1_checkpoints.items()))
         else:  # no pretraining job upstream (cross-validation): run stage 1 here, per modality
             ckpts = {m: train_stage1(ctx, encoder, m, split_path, run_dir / "stage1" / m) for m in mods}
             load_stage1(model, ckpts)
     history: list[dict[str, Any]] = []
-    guidance = set().union(*(GUIDANCE_TERMS[s] for s in ("stage1", "stage2") if spec_arm[s]))
+    guidance = set().union(*(GUIDANCE_TERMS[s] for s in ("stage1", "stage2", "attributes") if spec_arm[s]))
 
     def run_phase(phase: str, active: set[str], epochs: int, select: str, evaluate, params=None) -> None:
         if epochs <= 0:
             return
         model.set_active(active)
-        spec = fit_spec(ctx, epochs, select)
+        spec = phase_spec(ctx, phase, epochs, select)
         result = fit(
             model,
             loss_fn,
@@ -236,13 +354,16 @@ def train_arm(
         history.extend({"phase": phase, **h} for h in result.history)
 
     batch_size = int(ctx.config["trainer"]["batch_size"])
-    if spec_arm["stage2"]:
+    if spec_arm["attributes"]:  # stage 2: attribute prototypes (with the text's, and CLIP, when the arm has text)
+        active = {"attr"} | ({"proto"} if spec_arm["stage2"] else set())
+        if spec_arm["stage1"] and tm.get("stage2_clip", True):
+            active.add("clip")
         run_phase(
             "stage2",
-            {"proto", "attr"},
+            active,
             schedule["stage2"],
-            "val_loss",
-            guidance_evaluator(model, loss_fn, val, batch_size),
+            phase_select(ctx, "stage2", "val_attr_bacc"),
+            attribute_evaluator(model, val, batch_size, active),
         )
     cls_eval = classification_evaluator(ctx, val, batch_size)
     select = ctx.config["trainer"].get("select", "val_loss")

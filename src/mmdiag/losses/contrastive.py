@@ -61,8 +61,30 @@ class ClipLoss(nn.Module):
     """
 
     def forward(self, outputs: Mapping[str, Any], batch: Mapping[str, Any]) -> dict[str, Tensor]:
+        from mmdiag.losses.prototype import present_mask
+
         scale = outputs.get("logit_scale", 1.0)
         case = batch.get("case")
         txt_case = outputs.get("text_case")
-        total = sum(clip_loss(img, txt, case, scale, txt_case) for img, txt in outputs["clip"].values())
-        return {"clip_loss": total}
+        parts = []
+        for m, (img, txt) in outputs["clip"].items():
+            keep = present_mask(batch, m)
+            if keep is None or case is None:
+                parts.append(clip_loss(img, txt, case, scale, txt_case))
+                continue
+            # Samples without this modality leave the matching; so do reports of cases left with no image.
+            img_case = case[keep]
+            if not len(img_case):
+                continue
+            t_case = txt_case if txt_case is not None else case
+            cols = torch.isin(t_case, img_case)
+            parts.append(
+                clip_loss(
+                    img[keep],
+                    txt[cols] if txt_case is not None else txt[keep],
+                    img_case,
+                    scale,
+                    t_case[cols] if txt_case is not None else None,
+                )
+            )
+        return {"clip_loss": sum(parts) if parts else outputs["logit_scale"].new_zeros(())}

@@ -33,19 +33,56 @@ def prototype_matching_loss(p_img: Tensor, p_txt: Tensor, scale: Tensor | float 
 
 
 def attribute_loss(logits: Sequence[Tensor], targets: Tensor) -> Tensor:
-    """Sum over attributes of the CE of each attribute classifier (targets -1 = not annotated)."""
-    return sum(F.cross_entropy(lg, targets[:, k], ignore_index=-1) for k, lg in enumerate(logits))
+    """Sum over attributes of the mean CE of each attribute classifier over its annotated samples.
+
+    Targets -1 = not annotated (sparse annotation, or the modality is missing for that sample). A batch in
+    which no sample carries an attribute contributes 0 for it, not NaN (plain `ignore_index` would divide by 0).
+    """
+    total = logits[0].new_zeros(()) if logits else torch.zeros(())
+    for k, lg in enumerate(logits):
+        t = targets[:, k]
+        n = (t != -1).sum()
+        total = total + F.cross_entropy(lg.float(), t, ignore_index=-1, reduction="sum") / n.clamp(min=1)
+    return total
+
+
+def present_mask(batch: Mapping[str, Any], modality: str) -> Tensor | None:
+    """Which samples of the batch really have `modality` (None: all of them)."""
+    present = (batch.get("present") or {}).get(modality)
+    if present is None or bool(present.all()):
+        return None
+    return present.bool()
 
 
 @LOSSES.register("prototype")
 class PrototypeLoss(nn.Module):
-    """`proto_loss` (matching, when text prototypes are present) and `attr_loss`, summed over modalities."""
+    """`proto_loss` (matching, when text prototypes are present) and `attr_loss`, summed over modalities.
+
+    Samples without a modality (`batch["present"]`) take no part in that modality's terms.
+    """
 
     def forward(self, outputs: Mapping[str, Any], batch: Mapping[str, Any]) -> dict[str, Tensor]:
         terms: dict[str, Tensor] = {}
         if "protos" in outputs:
             scale = outputs.get("proto_scale", 1.0)
-            terms["proto_loss"] = sum(prototype_matching_loss(pi, pt, scale) for pi, pt in outputs["protos"].values())
+            parts = []
+            for m, (pi, pt) in outputs["protos"].items():
+                keep = present_mask(batch, m)
+                if keep is not None:
+                    pi, pt = pi[keep], pt[keep]
+                if len(pi):
+                    parts.append(prototype_matching_loss(pi, pt, scale))
+            if parts:
+                terms["proto_loss"] = sum(parts)
         if "attr_logits" in outputs:
-            terms["attr_loss"] = sum(attribute_loss(lg, batch["attrs"][m]) for m, lg in outputs["attr_logits"].items())
+            total = None
+            for m, lg in outputs["attr_logits"].items():
+                targets = batch["attrs"][m]
+                keep = present_mask(batch, m)
+                if keep is not None:
+                    targets = targets.masked_fill(~keep[:, None], -1)
+                term = attribute_loss(lg, targets)
+                total = term if total is None else total + term
+            if total is not None:
+                terms["attr_loss"] = total
         return terms

@@ -14,6 +14,11 @@ One class covers every arm of the paper's Tables 1-3, by switches (no copy-paste
   bidirectional cross-modal attention (EUS queries over WLE keys/values and the reverse), fused
   and classified. Without it, the pooled features (and prototypes) are fused directly ("direct
   multimodal fusion" of Table 3) with a registered fusion module and head.
+- `attributes` (ours, for the "attributes, no text" ablation) — the image prototype streams and their
+  attribute classifiers of stage 2, trained from attribute labels alone: no text tower, no prototype
+  matching. `stage2` implies it.
+- `missing_token` (ours) — a learned per-modality feature replaces the features of a modality a sample
+  does not have (`batch["present"]`), so cases with one modality missing train and predict.
 Inference needs images only: the text tower runs only when a text loss is active.
 
 Our choices where the paper is silent, also listed in docs/models.md:
@@ -62,6 +67,10 @@ class TMMNetCfg:
     stage1: bool = False
     stage2: bool = False
     attention: bool = False
+    attributes: bool = False  # attribute heads without text (implied by stage2)
+    missing_token: bool = False  # learned stand-in features for an absent modality
+    image_size: int = 0  # input side in pixels; > 0 lets stage 3 check its attention grid at build time
+    encoder_label: str = ""  # recipe name for messages
     embed_dim: int = 128  # CLIP embedding width
     proto_dim: int = 32  # width of one attribute prototype
     attn_dim: int = 128  # d_k = d_v of the cross-modal attention
@@ -142,6 +151,30 @@ class CrossModalAttention(nn.Module):
         return x.transpose(1, 2).reshape(b, n, h * d)
 
 
+MIN_ATTENTION_GRID = 4  # tokens: stage 3 over fewer than 2x2 positions is a linear map, not attention
+
+
+def check_attention_grid(encoder: nn.Module, in_chans: int, size: int, label: str) -> tuple[int, int]:
+    """The encoder's last-stage grid at `size` px; an error when it is smaller than 2x2.
+
+    A stride-32 CNN at 32 px gives a 1x1 map: "attention" over one token silently becomes a linear map.
+    """
+    was = encoder.training
+    encoder.eval()
+    with torch.no_grad():
+        feats = encoder(torch.zeros(1, in_chans, size, size))
+    encoder.train(was)
+    n = 1 if feats.tokens is None else int(feats.tokens.shape[1])
+    grid = feats.grid or (n, 1)
+    if n < MIN_ATTENTION_GRID:
+        raise ValueError(
+            f"stage-3 cross-modal attention needs a feature grid of at least 2x2, but encoder '{label}' gives "
+            f"{grid[0]}x{grid[1]} at {size} px input: use an encoder with a smaller output stride (e.g. "
+            f"model_kwargs: {{output_stride: 8}}) or a larger preprocess.size"
+        )
+    return grid
+
+
 class TMMNet(nn.Module):
     """TMM-Net and its ablations; `forward(batch) -> dict` of logits and the active guidance terms."""
 
@@ -156,7 +189,13 @@ class TMMNet(nn.Module):
         self.image = nn.ModuleDict(
             {m: create_image_encoder(cfg.encoder, in_chans=cfg.in_chans[m]) for m in self.modalities}
         )
+        if cfg.attention and cfg.image_size > 0:
+            label = cfg.encoder_label or str(cfg.encoder.get("model_name", "?"))
+            for m in self.modalities:
+                check_attention_grid(self.image[m], cfg.in_chans[m], cfg.image_size, label)
         dims = {m: self.image[m].num_features for m in self.modalities}
+        if cfg.missing_token:
+            self.missing = nn.ParameterDict({m: nn.Parameter(torch.zeros(dims[m])) for m in self.modalities})
         self.text = nn.ModuleDict()
         if cfg.stage1:
             for m in self.modalities:
@@ -167,19 +206,20 @@ class TMMNet(nn.Module):
             )
             self.logit_scale = nn.Parameter(torch.tensor(math.log(1 / 0.07)))
         sizes = {m: list(cfg.attribute_sizes.get(m, [])) for m in self.modalities}
-        if cfg.stage2:
+        if self.has_prototypes:
             missing = [m for m in self.modalities if not sizes[m]]
             if missing:
-                raise ValueError(f"stage 2 needs attribute annotations; none declared for {missing}")
+                raise ValueError(f"attribute prototypes need attribute annotations; none declared for {missing}")
             self.img_protos = nn.ModuleDict(
                 {m: PrototypeStreams(dims[m], len(sizes[m]), cfg.proto_dim) for m in self.modalities}
             )
+            self.attr_heads = nn.ModuleDict({m: AttributeClassifiers(cfg.proto_dim, sizes[m]) for m in self.modalities})
+        if cfg.stage2:
             self.txt_protos = nn.ModuleDict(
                 {m: PrototypeStreams(self.text[m].num_features, len(sizes[m]), cfg.proto_dim) for m in self.modalities}
             )
-            self.attr_heads = nn.ModuleDict({m: AttributeClassifiers(cfg.proto_dim, sizes[m]) for m in self.modalities})
             self.proto_scale = nn.Parameter(torch.tensor(math.log(1 / 0.07)))
-        proto_widths = [len(sizes[m]) * cfg.proto_dim if cfg.stage2 else 0 for m in self.modalities]
+        proto_widths = [len(sizes[m]) * cfg.proto_dim if self.has_prototypes else 0 for m in self.modalities]
         if cfg.attention:
             self.fusion = CrossModalAttention(
                 [dims[m] for m in self.modalities], proto_widths, cfg.attn_dim, cfg.attn_heads
@@ -198,10 +238,20 @@ class TMMNet(nn.Module):
         )
         self.active: set[str] = {"cls"}
 
+    @property
+    def has_prototypes(self) -> bool:
+        """Image prototype streams + attribute classifiers (stage 2, or attribute labels without text)."""
+        return self.cfg.stage2 or self.cfg.attributes
+
     # -- phases ---------------------------------------------------------------------------------------
     def set_active(self, terms: set[str]) -> None:
         """Which objectives the next forward passes serve: subset of {clip, proto, attr, cls}."""
-        allowed = {"cls"} | ({"clip"} if self.cfg.stage1 else set()) | ({"proto", "attr"} if self.cfg.stage2 else set())
+        allowed = (
+            {"cls"}
+            | ({"clip"} if self.cfg.stage1 else set())
+            | ({"proto"} if self.cfg.stage2 else set())
+            | ({"attr"} if self.has_prototypes else set())
+        )
         unknown = set(terms) - allowed
         if unknown:
             raise ValueError(f"objectives {sorted(unknown)} are not part of this arm (allowed {sorted(allowed)})")
@@ -217,9 +267,11 @@ class TMMNet(nn.Module):
     def forward(self, batch: Mapping[str, Any]) -> dict[str, Any]:
         images: Mapping[str, Tensor] = batch["images"]
         feats = {m: self.image[m](images[m]) for m in self.modalities}
+        if self.cfg.missing_token and "present" in batch:
+            feats = {m: self._fill_missing(feats[m], batch["present"][m], self.missing[m]) for m in self.modalities}
         out: dict[str, Any] = {"features": feats}
-        need_text = bool(self.active & TEXT_TERMS) and "text" in batch
-        need_protos = self.cfg.stage2 and bool(self.active & {"proto", "attr", "cls"})
+        need_text = bool(self.active & TEXT_TERMS) and bool(batch.get("text"))
+        need_protos = self.has_prototypes and bool(self.active & {"proto", "attr", "cls"})
         protos: dict[str, Tensor | None] = {m: None for m in self.modalities}
         text_feats: dict[str, ModalityFeatures] = {}
         inverse = None
@@ -256,6 +308,16 @@ class TMMNet(nn.Module):
         if "cls" in self.active:
             out.update(self._classify(feats, protos))
         return out
+
+    @staticmethod
+    def _fill_missing(f: ModalityFeatures, present: Tensor, token: Tensor) -> ModalityFeatures:
+        """Samples without this modality get the learned token as pooled feature and at every grid position."""
+        keep = present.to(f.pooled.device, torch.bool)
+        pooled = torch.where(keep[:, None], f.pooled, token.to(f.pooled.dtype).expand_as(f.pooled))
+        tokens = None
+        if f.tokens is not None:
+            tokens = torch.where(keep[:, None, None], f.tokens, token.to(f.tokens.dtype).expand_as(f.tokens))
+        return ModalityFeatures(pooled=pooled, tokens=tokens, mask=f.mask, levels=f.levels, grid=f.grid)
 
     def _classify(self, feats: dict[str, ModalityFeatures], protos: dict[str, Tensor | None]) -> dict[str, Tensor]:
         if self.cfg.attention:

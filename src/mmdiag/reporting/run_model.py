@@ -120,8 +120,8 @@ def attribute_cams(
     model: TMMNet, batch: dict[str, Any], modality: str
 ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """Per attribute of `modality`: Grad-CAM [B, H, W] of the predicted value, the value [B], its probability [B]."""
-    if not model.cfg.stage2:
-        raise ValueError("attribute heat maps need a model with attribute classifiers (stage 2)")
+    if not model.has_prototypes:
+        raise ValueError("attribute heat maps need a model with attribute classifiers (stage 2 or attributes)")
     layer = tap_feature_map(model, modality)
     model.set_active({"cls", "attr"})
     with torch.no_grad():

@@ -27,7 +27,7 @@ def create_text_encoder(
     kind = cfg.get("type", "char_transformer")
     keys = TEXT_ENCODER_KEYS.get(kind)
     kwargs = {k: v for k, v in cfg.items() if k not in {"type", "description"} and (keys is None or k in keys)}
-    if kind == "char_transformer":
+    if kind in ("char_transformer", "char_cnn"):
         kwargs.update(vocab_size=vocab_size, max_length=max_length)
     elif kind == "hf":
         char_keys = TEXT_ENCODER_KEYS["char_transformer"]
@@ -43,5 +43,6 @@ def create_text_encoder(
 # Config keys each text-encoder family reads (the config schema lists the union of all families).
 TEXT_ENCODER_KEYS: dict[str, set[str]] = {
     "char_transformer": {"dim", "depth", "heads", "mlp_ratio", "dropout", "downsample"},
+    "char_cnn": {"dim", "width", "kernels", "dropout"},
     "hf": {"model_name", "pretrained", "max_tokens"},
 }
