@@ -81,11 +81,9 @@ def load_config(*paths: str | Path, overrides: Mapping[str, Any] | None = None) 
     """Merge config files left to right (then `overrides`), validate, and fill schema defaults."""
     if not paths:
         raise ConfigError("no config file given")
-    merged: dict[str, Any] = {}
-    for p in paths:
-        merged = deep_merge(merged, read_yaml(p))
-    if overrides:
-        merged = deep_merge(merged, overrides)
+    from mmdiag.config.layering import load_layered  # recipe layer + `_replace: true` (docs/data_format.md)
+
+    merged = load_layered(paths, overrides)
     return validate_config(merged, source=" + ".join(str(p) for p in paths))
 
 

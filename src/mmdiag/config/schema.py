@@ -120,8 +120,9 @@ def _arm_entry() -> dict[str, Any]:
                 **STR_LIST,
                 "minItems": 1,
                 "maxItems": 2,
-                "default": ["eus", "wle"],
-                "description": "image modalities of the arm",
+                "default": ["first", "second"],
+                "description": "image modalities of the arm: dataset modality names or the roles first, second "
+                "(the dataset's modalities in dataset.yaml order; an arm whose role the dataset lacks is left out)",
             },
             "stage1": prop("boolean", False, "feature-level text guidance (CLIP matching)"),
             "stage2": prop("boolean", False, "prototype-level text guidance (needs stage1)"),
@@ -295,6 +296,14 @@ def _tmmnet() -> dict[str, Any]:
                 "additionalProperties": _arm_entry(),
                 "default": {},
             },
+            "seeds": {
+                "type": ["array", "null"],
+                "items": {"type": "integer", "minimum": 0},
+                "minItems": 1,
+                "default": None,
+                "description": "seeds of the Table 1-3 runs (null: [seed]); Table 3 shows mean ± sd over them, "
+                "Tables 1-2 and the CV use the first",
+            },
             "comparison": table("Table 1: backbones x arms without text"),
             "text_guidance": table("Table 2: backbones x guidance levels"),
             "cv": obj(
@@ -324,7 +333,7 @@ def _run_overrides(description: str) -> dict[str, Any]:
 def _fusion_study() -> dict[str, Any]:
     return obj(
         {
-            "image_modalities": {**STR_LIST, "default": ["eus"], "description": "image inputs"},
+            "image_modalities": {**STR_LIST, "default": ["first"], "description": "image inputs (names or roles)"},
             "text": prop(["string", "null"], "report", "report column used as text input (null: images only)"),
             "encoder": prop("string", "resnet18_cpu", "image encoder recipe (key of encoders)"),
             "text_encoder": prop("string", "char3", "text encoder recipe (key of text_encoders)"),
@@ -377,7 +386,7 @@ def _fusion_study() -> dict[str, Any]:
 def _distillation() -> dict[str, Any]:
     return obj(
         {
-            "modalities": {**STR_LIST, "default": ["eus", "wle"], "description": "image inputs"},
+            "modalities": {**STR_LIST, "default": ["first", "second"], "description": "image inputs (names or roles)"},
             "teacher_encoder": prop("string", "resnet50_cpu", "teacher's image encoder recipe (a width-scalable CNN)"),
             "hidden": prop("integer", 128, "head width", minimum=4),
             "target_ratio": prop("number", 0.4, "student / teacher parameters", exclusiveMinimum=0, exclusiveMaximum=1),
@@ -407,10 +416,10 @@ def _dualbranch() -> dict[str, Any]:
         {
             "modalities": {
                 **STR_LIST,
-                "default": ["eus", "wle"],
+                "default": ["first", "second"],
                 "minItems": 2,
                 "maxItems": 2,
-                "description": "the two branches",
+                "description": "the two branches (names or roles)",
             },
             "arch": prop("string", "resnet50", "timm ResNet layout of each branch (resnet18|resnet34|resnet50)"),
             "width": prop("number", 1.0, "channel-width factor", exclusiveMinimum=0),
@@ -457,6 +466,13 @@ def config_schema() -> dict[str, Any]:
         "required": ["dataset"],
         "properties": {
             "results": prop("string", "results", "root folder of all outputs"),
+            "recipe": prop(
+                "string",
+                "auto",
+                "config/recipes/<name>.yaml layered between config/config.yaml and your files (auto: embedded "
+                "for the synthetic source, real_data otherwise); see docs/data_format.md",
+                pattern="^[a-z0-9_]+$",
+            ),
             "studies": {
                 "type": "array",
                 "items": {"type": "string", "enum": list(STUDIES)},
@@ -552,13 +568,25 @@ def config_schema() -> dict[str, Any]:
                         "random train/test split of one centre (paper: 70/30)",
                     ),
                     "multi_centre": obj(
-                        {"target": prop(["string", "null"], None, "test centre (null: no split)")},
+                        {
+                            "target": prop(
+                                ["string", "null"],
+                                None,
+                                "test centre (null: no split; auto: the first centre other than the single-centre one)",
+                            )
+                        },
                         "train on the single-centre source, test on the target centre",
                     ),
                     "cv": obj(
                         {
                             "folds": prop("integer", 5, "folds", minimum=2),
-                            "centres": {**STR_LIST, "default": [], "description": "centres cross-validated separately"},
+                            "centres": {
+                                "type": ["array", "string"],
+                                "items": {"type": "string"},
+                                "pattern": "^auto$",
+                                "default": [],
+                                "description": "centres cross-validated separately (auto: every centre of the dataset)",
+                            },
                         },
                         "k-fold cross-validation per centre",
                     ),

@@ -54,12 +54,12 @@ def train_arm(
     run(_context(config, meta, seed), arm, encoder, split, eval_sets, Path(metrics).parent, stage1 or None)
 
 
-def cv_fold(config: dict[str, Any], meta: str, split: str, metrics: str, **_: Any) -> None:
-    """One fold of the k-fold CV of `tmmnet.cv.arm` (Table 4)."""
+def cv_fold(config: dict[str, Any], meta: str, split: str, metrics: str, seed: str | None = None, **_: Any) -> None:
+    """One fold of the k-fold CV of `tmmnet.cv.arm` (Table 4), with the first of `tmmnet.seeds` (`seed`)."""
     from mmdiag.experiments.tmm import cv_fold as run
 
     tm = config["tmmnet"]
-    run(_context(config, meta), tm["cv"]["arm"], tm["encoder"], split, Path(metrics).parent)
+    run(_context(config, meta, seed), tm["cv"]["arm"], tm["encoder"], split, Path(metrics).parent)
 
 
 def cross_validate(config: dict[str, Any], folds: list[str], metrics: str, **_: Any) -> None:
