@@ -32,7 +32,7 @@ def test_same_seed_gives_identical_bytes_and_another_seed_differs(tmp_path: Path
     generate_dataset(tmp_path / "two", {**SMALL, "seed": 11}, progress=False)
     generate_dataset(tmp_path / "other", {**SMALL, "seed": 12}, progress=False)
     one, two, other = (_folder_digests(tmp_path / n) for n in ("one", "two", "other"))
-    assert len(one) == 4 + 9 * 4  # yaml + three csv + 9 cases x 2 modalities x 2 images
+    assert len(one) == 5 + 9 * 4  # yaml + three csv + true_attributes.csv + 9 cases x 2 modalities x 2 images
     assert one == two
     assert one.keys() == other.keys()
     images = [k for k in one if k.endswith(".png")]
@@ -121,3 +121,24 @@ def test_command_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Non
     with pytest.raises(ConfigError, match=r"dataset\.synthetic\.images_per_modality: expected int, got 'many'"):
         main([str(tmp_path / "never"), "--config", str(bad), "--quiet"])
     assert not (tmp_path / "never").exists()
+
+
+def test_sparse_annotation_blanks_attributes_only(tmp_path: Path) -> None:
+    """attribute_annotation < 1: exactly round(n * f) cases per centre keep their attribute cells; images,
+    reports, labels and the true attributes are the same bytes as with full annotation."""
+    cfg = {**SMALL, "centres": [{"name": "centre_a", "n_cases": 10}, {"name": "centre_b", "n_cases": 4}]}
+    generate_dataset(tmp_path / "full", cfg, progress=False)
+    generate_dataset(tmp_path / "sparse", {**cfg, "attribute_annotation": 0.3}, progress=False)
+    full, sparse = _folder_digests(tmp_path / "full"), _folder_digests(tmp_path / "sparse")
+    same = {k for k in full if k.endswith(".png")} | {"reports.csv", "true_attributes.csv"}
+    assert all(full[k] == sparse[k] for k in same)
+    cases = pd.read_csv(tmp_path / "sparse" / "cases.csv", dtype=str, keep_default_na=False)
+    truth = pd.read_csv(tmp_path / "full" / generate.TRUE_ATTRIBUTES_CSV, dtype=str, keep_default_na=False)
+    columns = [c for c in truth.columns if c != "case_id"]
+    annotated = (cases[columns] != "").all(axis=1)
+    assert ((cases[columns] == "").all(axis=1) | annotated).all()  # a case is annotated wholly or not at all
+    assert annotated.groupby(cases["centre"]).sum().to_dict() == {"centre_a": 3, "centre_b": 1}
+    full_cases = pd.read_csv(tmp_path / "full" / "cases.csv", dtype=str, keep_default_na=False)
+    assert (cases.loc[annotated, columns] == full_cases.loc[annotated, columns]).all().all()
+    assert (full_cases[columns] == truth[columns]).all().all()
+    assert (cases["label"] == full_cases["label"]).all()

@@ -185,6 +185,15 @@ class SyntheticConfig:
         minimum=0,
         exclusiveMaximum=1,
     )
+    attribute_annotation: float = option(
+        1.0,
+        "fraction of each centre's cases whose attributes are annotated in cases.csv (the rest have empty "
+        "attribute cells; every case keeps its report, which still describes them: structured annotation is "
+        "scarce, reports are not). true_attributes.csv always holds every case's attributes (for the "
+        "test-split ceiling only; no model reads it)",
+        minimum=0,
+        maximum=1,
+    )
     tables: dict[str, dict[str, tuple[float, ...]]] = field(
         default_factory=dict,
         metadata={

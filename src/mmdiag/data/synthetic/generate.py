@@ -31,10 +31,13 @@ from mmdiag.data.synthetic.render_wle import render_wle
 from mmdiag.data.synthetic.reports import write_report
 from mmdiag.errors import ConfigError
 
-GENERATOR_VERSION = "1.1.0"  # bump whenever the same seed would produce different bytes
+GENERATOR_VERSION = "1.2.0"  # bump whenever the same seed would produce different bytes
 
 # Stream ids of one case's SeedSequence spawn key.
 _ATTRIBUTES, _REPORT, _EUS_CASE, _WLE_CASE, _EUS_IMAGE, _WLE_IMAGE = range(6)
+# Centre-level stream (spawn key (centre key, _ANNOTATION)) choosing which cases carry attribute labels.
+_ANNOTATION = 1 << 30
+TRUE_ATTRIBUTES_CSV = "true_attributes.csv"
 
 
 def _centre_key(name: str) -> int:
@@ -51,6 +54,16 @@ def _centre_labels(seed: int, centre: CentreConfig, prevalence: float) -> np.nda
     n_positive = round(centre.n_cases * prevalence)
     labels = np.array([1] * n_positive + [0] * (centre.n_cases - n_positive))
     return _rng(seed, _centre_key(centre.name)).permutation(labels)
+
+
+def _annotated(seed: int, centre: CentreConfig, fraction: float) -> np.ndarray:
+    """Which of a centre's cases carry attribute labels: exactly round(n * fraction), from their own stream,
+    so the choice never changes any case's attributes, report or images."""
+    n = centre.n_cases
+    chosen = _rng(seed, _centre_key(centre.name), _ANNOTATION).permutation(n)[: round(n * fraction)]
+    mask = np.zeros(n, dtype=bool)
+    mask[chosen] = True
+    return mask
 
 
 def _save_png(image: np.ndarray, path: Path) -> None:
@@ -155,18 +168,25 @@ def generate_dataset(
         atomic_dir(out_dir) as root,
         tqdm(total=total, desc=f"synthetic {config.name}", unit="case", file=sys.stderr, disable=not progress) as bar,
     ):
+        truth = []
+        columns = [t.column for t in model.tables]
         for centre in config.centres:
             labels = _centre_labels(config.seed, centre, config.prevalence)
+            annotated = _annotated(config.seed, centre, config.attribute_annotation)
             width = max(4, len(str(centre.n_cases - 1)))
             for index, label in enumerate(labels):
                 case_row, image_rows, report_row = _write_case(
                     root, config, model, centre, index, int(label), f"{centre.name}_{index:0{width}d}"
                 )
+                truth.append({"case_id": case_row["case_id"], **{c: case_row[c] for c in columns}})
+                if not annotated[index]:
+                    case_row.update(dict.fromkeys(columns, ""))
                 cases.append(case_row)
                 images.extend(image_rows)
                 reports.append(report_row)
                 bar.update()
         write_tables(root, spec, pd.DataFrame(cases), pd.DataFrame(images), pd.DataFrame(reports))
+        pd.DataFrame(truth).to_csv(root / TRUE_ATTRIBUTES_CSV, index=False)
     return spec
 
 
