@@ -124,3 +124,37 @@ def test_distiller_feeds_teacher_logits_and_trains_student_only(cache: Cache) ->
     sum(terms.values()).backward()
     assert all(p.grad is None for p in teacher.parameters())
     assert any(p.grad is not None for p in student.parameters())
+
+
+@pytest.mark.parametrize(
+    ("fusion", "text"), [("concat", "report.wle"), ("co_attention", None), ("hierarchical", "report")]
+)
+def test_absent_modality_uses_the_learned_token(cache: Cache, fusion: str, text: str | None) -> None:
+    """`batch["present"][m]` False: that modality's pooled/token/level features become the learned token, so
+    the sample's output no longer depends on its (zeroed) image, and the token receives gradient."""
+    levels = 3 if fusion == "hierarchical" else 1
+    model = image_text(**_cfg(cache, modalities=["eus", "wle"], fusion=fusion, num_levels=levels, text=text)).eval()
+    batch = _batch(cache, ["eus", "wle"])
+    n = batch["label"].shape[0]
+    absent = torch.zeros(n, dtype=torch.bool)
+    absent[0] = True
+    batch["present"] = {"eus": torch.ones(n, dtype=torch.bool), "wle": ~absent}
+    out = model(batch)["logits"]
+    images = {**batch["images"], "wle": batch["images"]["wle"] + torch.randn_like(batch["images"]["wle"])}
+    again = model({**batch, "images": images})["logits"]
+    assert torch.allclose(out[0], again[0], atol=1e-5) and not torch.allclose(out[1:], again[1:])
+    out[0].sum().backward()
+    token = model.missing_levels["wle"] if levels > 1 else model.missing_token["wle"]
+    assert token.grad is not None and token.grad.abs().sum() > 0
+    assert model.missing_token["eus"].grad is None or model.missing_token["eus"].grad.abs().sum() == 0
+
+
+def test_all_present_is_the_model_without_tokens(cache: Cache) -> None:
+    """Complete data: the tokens are never used, and being zero-initialised they draw no random numbers."""
+    torch.manual_seed(0)
+    model = image_text(**_cfg(cache, modalities=["eus", "wle"])).eval()
+    batch = _batch(cache, ["eus", "wle"])
+    with_mask = {**batch, "present": {m: torch.ones(batch["label"].shape[0], dtype=torch.bool) for m in ("eus", "wle")}}
+    assert torch.equal(model(batch)["logits"], model(with_mask)["logits"])
+    assert all(not p.detach().any() for p in model.missing_token.values())
+    assert Distiller.supports_missing_modality is False

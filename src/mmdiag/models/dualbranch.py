@@ -101,7 +101,12 @@ class DualBranchResNet(nn.Module):
 
     `forward(batch)` returns `logits`, `fused` (the concatenated pooled features) and `branch_logits`
     (each branch's own FC). With one modality it is the unimodal model: `logits` are its branch logits.
+
+    No missing-modality token: cross-modal attention mixes the two branches' feature maps at layers 3-4, so
+    a case without one of them has nothing to attend to. The study runs with `data.missing_modality: drop`.
     """
+
+    supports_missing_modality = False
 
     def __init__(self, cfg: DualBranchCfg) -> None:
         super().__init__()

@@ -8,6 +8,12 @@ Inputs are any image modalities of the dataset plus, optionally, one report colu
 input at inference too (`uses_text_at_inference`), unlike TMM-Net. With `unimodal_heads` the model also
 returns image-only and text-only logits (`logits_img`, `logits_txt`) for the modality-disagreement loss.
 Hierarchical fusion reads per-level features (image stages x text layers).
+
+Missing modalities (docs/data_format.md, `data.missing_modality: token`): where `batch["present"][m]` is False
+for a sample, that image modality's features (pooled vector, tokens, per-level vectors) are replaced by a
+learned per-modality token, so a case without some modality is classified from what it has. The tokens start
+at zero (no random draw: adding them changes no other parameter's initialisation) and are only used, hence
+only trained, when a batch lacks a modality.
 """
 
 from __future__ import annotations
@@ -50,6 +56,8 @@ class ImageTextCfg:
 class ImageTextClassifier(nn.Module):
     """Encoders -> fusion -> head; `forward(batch) -> {"logits", ...}`."""
 
+    supports_missing_modality = True  # learned token per image modality (batch["present"])
+
     def __init__(self, cfg: ImageTextCfg) -> None:
         super().__init__()
         self.cfg = cfg
@@ -61,6 +69,16 @@ class ImageTextClassifier(nn.Module):
             create_text_encoder(cfg.text_encoder, cfg.vocab_size, cfg.text_length, cfg.id_to_char) if cfg.text else None
         )
         self.uses_text_at_inference = self.text is not None
+        self.missing_token = nn.ParameterDict(
+            {m: nn.Parameter(torch.zeros(e.num_features)) for m, e in self.image.items()}
+        )
+        self.missing_levels = nn.ParameterDict(
+            {
+                m: nn.Parameter(torch.zeros(sum(list(e.level_dims)[-cfg.num_levels :])))
+                for m, e in self.image.items()
+                if cfg.num_levels > 1
+            }
+        )
         encoders = [*self.image.values(), *([self.text] if self.text is not None else [])]
         in_dims = [e.num_features for e in encoders]
         if len(in_dims) > 1:
@@ -87,6 +105,10 @@ class ImageTextClassifier(nn.Module):
 
     def encode(self, batch: Mapping[str, Any]) -> list[ModalityFeatures]:
         feats = [self.image[m](batch["images"][m]) for m in self.modalities]
+        present = batch.get("present") or {}
+        for i, m in enumerate(self.modalities):
+            if m in present and not bool(present[m].all()):
+                feats[i] = self._fill_missing(m, feats[i], present[m])
         if self.text is not None:
             ids = batch["text"][self.cfg.text]
             feats.append(encode_once_per_case(self.text, ids, batch["case"]) if "case" in batch else self.text(ids))
@@ -95,6 +117,22 @@ class ImageTextClassifier(nn.Module):
                 if f.levels is not None:
                     f.levels = f.levels[-self.cfg.num_levels :]
         return feats
+
+    def _fill_missing(self, modality: str, f: ModalityFeatures, present: Tensor) -> ModalityFeatures:
+        """`f` with the samples where `present` is False replaced by the modality's learned token."""
+        keep = present.to(device=f.pooled.device, dtype=torch.bool)
+        token = self.missing_token[modality].to(f.pooled.dtype)
+        pooled = torch.where(keep[:, None], f.pooled, token.expand_as(f.pooled))
+        tokens = f.tokens
+        if tokens is not None:
+            tokens = torch.where(keep[:, None, None], tokens, token.expand_as(tokens))
+        levels = f.levels
+        if levels is not None and modality in self.missing_levels:
+            deep = levels[-self.cfg.num_levels :]
+            parts = torch.split(self.missing_levels[modality].to(f.pooled.dtype), [lv.shape[-1] for lv in deep])
+            filled = [torch.where(keep[:, None], lv, t.expand_as(lv)) for lv, t in zip(deep, parts)]
+            levels = [*levels[: len(levels) - len(deep)], *filled]
+        return ModalityFeatures(pooled=pooled, tokens=tokens, mask=f.mask, levels=levels, grid=f.grid)
 
     def forward(self, batch: Mapping[str, Any]) -> dict[str, Tensor]:
         feats = self.encode(batch)
@@ -111,7 +149,11 @@ class Distiller(nn.Module):
     """Student trained against a frozen teacher: adds `teacher_logits` to the student's outputs.
 
     Only the student is saved/evaluated (`student`); the teacher runs in eval mode without gradients.
+    Distillation matches the student to the teacher on the same complete samples, so the study runs with
+    `data.missing_modality: drop` (`supports_missing_modality`; mmdiag.models.student).
     """
+
+    supports_missing_modality = False
 
     def __init__(self, student: nn.Module, teacher: nn.Module) -> None:
         super().__init__()

@@ -31,6 +31,9 @@ WIDTH_KEYS: dict[str, tuple[str, ...]] = {
     "image_text": ("encoder", "width"),
 }
 GRID = 100  # width factors k / GRID, k = 1..GRID
+# A student is trained against its teacher's outputs on the same samples (mmdiag.models.image_text.Distiller):
+# cases without every modality are dropped for the pair (data.missing_modality: drop), never tokenised.
+SUPPORTS_MISSING_MODALITY = False
 
 
 def width_key(name: str) -> tuple[str, ...]:
