@@ -1,15 +1,34 @@
-# Config validation, paths and input functions shared by every rule file.
-import json
+# Config layering and validation, the plan (what runs on this dataset), paths and input functions shared
+# by every rule file.
+import re
 from pathlib import Path
 
+from snakemake.logging import logger
 from snakemake.utils import validate
 
+from mmdiag.config.layering import load_layered, snakemake_layers
 from mmdiag.dvc_yaml import rule_settings
+from mmdiag.plan import plan_for
 from mmdiag.workflow import check_config_or_exit, setup_process
 
+# Snakemake has merged config/config.yaml, the --configfile files and --config; layer them again with the
+# recipe (config/recipes/) between the default and the user's files, and `_replace: true` honoured
+# (mmdiag.config.layering, docs/data_format.md). In place: `config` is the object jobs receive.
+_layered = load_layered(*snakemake_layers(workflow))
+config.clear()
+config.update(_layered)
 check_config_or_exit(config)  # one human line, exit 1: schema, finite values, caps, devices, encoders
 validate(config, "../config/schema/config.schema.yaml")
 setup_process(config)
+
+# Everything decided before any job runs: studies, arms (roles resolved, duplicates removed), centres,
+# seeds, and what is left out, with its reason (mmdiag.plan). Jobs get the resolved config.
+PLAN = plan_for(config)
+for _line in PLAN.lines():
+    logger.warning(f"mmdiag: left out: {_line}")
+_resolved = PLAN.resolved_config(config)
+config.clear()
+config.update(_resolved)
 
 BASE = f"{config['results']}/{config['dataset']['name']}"
 DATA = f"{BASE}/data"
@@ -18,6 +37,7 @@ TABLES = f"{BASE}/tables"
 FIGURES = f"{BASE}/figures"
 TM = config["tmmnet"]
 SPLITS = config["splits"]
+SEEDS = PLAN.seeds
 
 
 wildcard_constraints:
@@ -25,6 +45,7 @@ wildcard_constraints:
     arm="[A-Za-z0-9_]+",
     modality="[A-Za-z0-9_]+",
     centre="[A-Za-z0-9_-]+",
+    seed="[0-9]+",
 
 
 def settings(rule):
@@ -39,7 +60,7 @@ def entry(name):
 
 
 def split_names():
-    """Every split file `preprocess` writes, from the config (no data needed)."""
+    """Every split file `preprocess` writes, from the (resolved) config (no data needed)."""
     names = ["single_centre"]
     if (SPLITS.get("multi_centre") or {}).get("target"):
         names.append("multi_centre")
@@ -52,38 +73,51 @@ def split_file(name):
     return f"{DATA}/splits/{name}.json"
 
 
-def arm_modalities(arm):
-    return TM["arms"][arm]["modalities"]
-
-
 def stage1_inputs(wildcards):
-    """Stage-1 checkpoints an arm starts from (one per modality), if the arm uses stage 1."""
+    """Stage-1 checkpoints an arm starts from (one per modality, same seed), if the arm uses stage 1."""
     arm = TM["arms"][wildcards.arm]
     if not arm.get("stage1"):
         return {}
-    return {f"stage1_{m}": f"{RUNS}/pretrain/{wildcards.encoder}/{m}/stage1.pt" for m in arm["modalities"]}
+    return {
+        f"stage1_{m}": f"{RUNS}/pretrain/{wildcards.encoder}/{m}/seed{wildcards.seed}/stage1.pt"
+        for m in arm["modalities"]
+    }
 
 
 def external_split():
-    """The multi-centre split, when the config defines one."""
+    """The multi-centre split, when the plan has one."""
     return split_file("multi_centre") if "multi_centre" in split_names() else []
 
 
-def arm_runs(encoders, arms):
-    return [f"{RUNS}/tmmnet/{e}/{a}/metrics.json" for e in encoders for a in arms]
+def arm_run(encoder, arm, seed):
+    return f"{RUNS}/tmmnet/{encoder}/{arm}/seed{seed}/metrics.json"
+
+
+def arm_runs(encoders, arms, seeds=None):
+    """Run metrics of every encoder x arm x seed (default: the first seed), without repeats."""
+    seeds = seeds or SEEDS[:1]
+    return list(dict.fromkeys(arm_run(e, a, s) for e in encoders for a in arms for s in seeds))
+
+
+def reference_run(arm):
+    """The TMM-Net encoder's run of `arm` (first seed) as a one-element list, or [] when it does not run."""
+    return arm_runs([TM["encoder"]], [arm]) if arm else []
 
 
 def tmm_table_inputs(table):
-    """Run metrics a TMM-Net table is built from."""
+    """Run metrics a TMM-Net table is built from: Tables 1-2 the first seed, Table 3 every seed."""
     enc = TM["encoder"]
     if table == "t1":
-        return arm_runs(TM["comparison"]["backbones"], TM["comparison"]["arms"]) + arm_runs([enc], ["tmmnet"])
+        return arm_runs(TM["comparison"]["backbones"], TM["comparison"]["arms"]) + reference_run(PLAN.full_arm)
     if table == "t2":
-        return arm_runs(TM["text_guidance"]["backbones"], TM["text_guidance"]["arms"]) + arm_runs([enc], ["stages12"])
+        guidance = TM["text_guidance"]
+        return arm_runs(guidance["backbones"], guidance["arms"]) + reference_run(PLAN.guided_fusion_arm)
     if table == "t3":
+        return arm_runs([enc], list(TM["arms"]), SEEDS)
+    if table == "t3_first_seed":
         return arm_runs([enc], list(TM["arms"]))
     if table == "t4":
-        return [f"{RUNS}/tmmnet_cv/{c}/metrics.json" for c in (SPLITS.get("cv") or {}).get("centres", [])]
+        return [f"{RUNS}/tmmnet_cv/{c}/metrics.json" for c in PLAN.cv_centres]
     raise ValueError(table)
 
 
@@ -92,6 +126,11 @@ def dualbranch_inputs(wildcards):
     if wildcards.stage != "fusion":
         return {}
     return {f"unimodal_{m}": f"{RUNS}/dualbranch/unimodal_{m}/model.pt" for m in config["dualbranch"]["modalities"]}
+
+
+def one_of(names):
+    """A wildcard constraint matching exactly `names` (none: a pattern that matches nothing)."""
+    return "|".join(re.escape(n) for n in names) if names else "(?!x)x"
 
 
 TMM_TABLES = {

@@ -36,5 +36,6 @@ rule study_overview:
     params:
         settings=settings("study_overview"),
         title=lambda w: study_of(w.name),
+        left_out=lambda w: PLAN.left_out_for_overview(w.name),
     script:
         entry("study_overview")

@@ -2,9 +2,9 @@
 # which tables and figures the config produces, their inputs, and `reporting_outputs()`, every target.
 #
 #   snakemake all --cores 8 --report results/report.html      (after the run: one self-contained file)
+from mmdiag.plan import is_full_model, is_plain_fusion
 from mmdiag.reporting.catalog import caption as catalog_caption
 from mmdiag.reporting.catalog import study_of
-from mmdiag.reporting.tmm_tables import is_full_model, is_plain_fusion
 
 REPORT = f"{BASE}/report"
 
@@ -20,23 +20,20 @@ def report_item(path, kind):
     )
 
 
-def tmm_arm(test):
-    """The first configured TMM-Net arm whose spec passes `test` (None if there is none)."""
-    return next((a for a, spec in TM["arms"].items() if test(spec)), None)
-
-
 def tmm_arm_run(test):
-    arm = tmm_arm(test)
-    return f"{RUNS}/tmmnet/{TM['encoder']}/{arm}/metrics.json" if arm else None
+    """The TMM-Net encoder's first-seed run of the first planned arm whose spec passes `test` (or None)."""
+    arm = PLAN.arm(test)
+    return arm_run(TM["encoder"], arm, PLAN.first_seed) if arm else None
 
 
 def if_configured(study, paths):
-    """`paths` when `study` is one of the config's `studies`, else nothing."""
+    """`paths` when `study` runs (one of the config's `studies` that the plan kept), else nothing."""
     return paths if study in config["studies"] else []
 
 
 def fusion_summary(study):
-    return if_configured("fusion_study", [f"{RUNS}/fusion/{study}/summary.json"])
+    planned = (PLAN.fusion or {}).get("studies", [])
+    return if_configured("fusion_study", [f"{RUNS}/fusion/{study}/summary.json"] if study in planned else [])
 
 
 def dualbranch_runs():
@@ -52,7 +49,7 @@ TABLE_RUNS = {
     TMM_TABLES["t2"]: lambda: if_configured("tmmnet", tmm_table_inputs("t2")),
     TMM_TABLES["t3"]: lambda: if_configured("tmmnet", tmm_table_inputs("t3")),
     "tmmnet_t3_ablation_tests": lambda: (
-        if_configured("tmmnet", tmm_table_inputs("t3")) if tmm_arm(is_full_model) else []
+        if_configured("tmmnet", tmm_table_inputs("t3_first_seed")) if PLAN.full_arm else []
     ),
     TMM_TABLES["t4"]: lambda: if_configured("tmmnet", tmm_table_inputs("t4")),
     "fusion_t3_strategies": lambda: fusion_summary("strategies"),
@@ -82,7 +79,7 @@ def tmm_figure_inputs():
     """TMM-Net figure name -> its named inputs (None = the config has no runs for it)."""
     if "tmmnet" not in config["studies"]:
         return {}
-    ablation = {"runs": tmm_table_inputs("t3"), "meta": f"{DATA}/cache/meta.json"}
+    ablation = {"runs": tmm_table_inputs("t3_first_seed"), "meta": f"{DATA}/cache/meta.json"}
     full, plain = tmm_arm_run(is_full_model), tmm_arm_run(is_plain_fusion)
     return {
         "tmmnet_fig8_roc_ablation": ablation,

@@ -19,5 +19,6 @@ rule table:
         "../envs/report.yaml"
     params:
         settings=settings("table"),
+        left_out=lambda w: PLAN.left_out_for_table(w.name),
     script:
         entry("table")

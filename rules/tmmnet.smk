@@ -1,4 +1,5 @@
-# TMM-Net: stage-1 pretraining per modality -> arms (full model, ablations, backbones) -> 5-fold CV.
+# TMM-Net: stage-1 pretraining per modality and seed -> arms (full model, ablations, backbones) per seed
+# (tmmnet.seeds) -> k-fold CV (first seed). Which arms exist is the plan's business (rules/common.smk).
 
 
 rule pretrain:
@@ -6,11 +7,11 @@ rule pretrain:
         meta=f"{DATA}/cache/meta.json",
         split=split_file("single_centre"),
     output:
-        ckpt=f"{RUNS}/pretrain/{{encoder}}/{{modality}}/stage1.pt",
+        ckpt=f"{RUNS}/pretrain/{{encoder}}/{{modality}}/seed{{seed}}/stage1.pt",
     log:
-        f"{RUNS}/pretrain/{{encoder}}/{{modality}}/pretrain.log",
+        f"{RUNS}/pretrain/{{encoder}}/{{modality}}/seed{{seed}}/pretrain.log",
     benchmark:
-        f"{RUNS}/pretrain/{{encoder}}/{{modality}}/benchmark.tsv"
+        f"{RUNS}/pretrain/{{encoder}}/{{modality}}/seed{{seed}}/benchmark.tsv"
     conda:
         "../envs/train.yaml"
     threads: 1
@@ -31,13 +32,13 @@ rule train_fusion:
         split=split_file("single_centre"),
         external=external_split(),
     output:
-        metrics=f"{RUNS}/tmmnet/{{encoder}}/{{arm}}/metrics.json",
+        metrics=f"{RUNS}/tmmnet/{{encoder}}/{{arm}}/seed{{seed}}/metrics.json",
     log:
-        f"{RUNS}/tmmnet/{{encoder}}/{{arm}}/train.log",
+        f"{RUNS}/tmmnet/{{encoder}}/{{arm}}/seed{{seed}}/train.log",
     benchmark:
-        f"{RUNS}/tmmnet/{{encoder}}/{{arm}}/benchmark.tsv"
+        f"{RUNS}/tmmnet/{{encoder}}/{{arm}}/seed{{seed}}/benchmark.tsv"
     wildcard_constraints:
-        arm="tmmnet",
+        arm=one_of([PLAN.full_arm] if PLAN.full_arm else []),
     conda:
         "../envs/train.yaml"
     threads: 1
@@ -54,7 +55,7 @@ rule train_fusion:
 # The ablation arms and backbone comparisons share the recipe; the full model keeps its own rule name.
 use rule train_fusion as ablation with:
     wildcard_constraints:
-        arm="[A-Za-z0-9_]+",
+        arm=one_of(TM["arms"]),
 
 
 ruleorder: train_fusion > ablation
@@ -81,6 +82,7 @@ rule cv_fold:
         gpu=1,
     params:
         settings=settings("cv_fold"),
+        seed=str(PLAN.first_seed),
     script:
         entry("cv_fold")
 

@@ -42,7 +42,7 @@ def test_every_table_in_every_format_with_matching_provenance(
             assert path.exists() and path.stat().st_size > 0, path
         assert verify_sidecar(tiny_run.base / "tables" / f"{name}.provenance.json") == [], name
     t3 = pd.read_csv(tiny_run.base / "tables" / "tmmnet_t3_ablation.csv")
-    assert len(t3) == 16  # 8 arms x {single-centre, multi-centre}
+    assert len(t3) == 18  # 9 arms x {single-centre, multi-centre}, one seed
     assert t3[["SEN", "SPE", "Acc", "AUC"]].notna().all().all()
     assert "synthetic data" in (tiny_run.base / "tables" / "tmmnet_t3_ablation.md").read_text().lower()
 
@@ -55,7 +55,7 @@ def test_every_figure_as_png_and_pdf(tiny_run: TinyRun) -> None:
 
 
 def test_runs_leave_their_record(tiny_run: TinyRun) -> None:
-    run_dir = tiny_run.base / "runs" / "tmmnet" / "vit_cpu" / "tmmnet"
+    run_dir = tiny_run.base / "runs" / "tmmnet" / "vit_cpu" / "tmmnet" / "seed0"
     for name in (
         "metrics.json",
         "run.json",

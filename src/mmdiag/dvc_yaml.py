@@ -54,7 +54,16 @@ HEADER = """\
 # here is assumed to read the whole config (safe: it reruns more often, never less).
 _MODEL = ("seed", "data", "augment", "trainer", "text_encoders", "tmmnet.*")
 _NEVER_READ = ("results", "progress", "hub_offline")  # where outputs go and how a process logs: not results
-_STUDY_LISTS = ("tmmnet.arms", "tmmnet.comparison", "tmmnet.text_guidance", "tmmnet.cv", "tmmnet.encoder")
+# What the plan (mmdiag.plan) decides which runs exist from, not how one run trains: a seed or an arm added to
+# these lists adds jobs, it never reruns the existing ones (each run's own seed is its `seed` wildcard).
+_STUDY_LISTS = (
+    "tmmnet.arms",
+    "tmmnet.comparison",
+    "tmmnet.text_guidance",
+    "tmmnet.cv",
+    "tmmnet.encoder",
+    "tmmnet.seeds",
+)
 
 
 @dataclass(frozen=True)
@@ -74,7 +83,9 @@ READS: dict[str, Reads] = {
     ),
     "train_fusion": Reads((*_MODEL, "evaluation", "encoders.{encoder}", "tmmnet.arms.{arm}"), skip=_STUDY_LISTS),
     "ablation": Reads((*_MODEL, "evaluation", "encoders.{encoder}", "tmmnet.arms.{arm}"), skip=_STUDY_LISTS),
-    "cv_fold": Reads((*_MODEL, "evaluation", "encoders"), skip=("tmmnet.comparison", "tmmnet.text_guidance")),
+    "cv_fold": Reads(
+        (*_MODEL, "evaluation", "encoders"), skip=("tmmnet.comparison", "tmmnet.text_guidance", "tmmnet.seeds")
+    ),  # its seed (the first of tmmnet.seeds) is a param of its own
     "cross_validate": Reads(()),  # averages its folds' metrics: no setting of its own
     "fusion_study": Reads((*_MODEL[:5], "encoders", "evaluation", "fusion_study")),
     "distillation": Reads((*_MODEL[:4], "encoders", "evaluation", "distillation")),
@@ -83,8 +94,10 @@ READS: dict[str, Reads] = {
     "figure": Reads(("data.pairing",)),
     "study_overview": Reads(()),
 }
-# Inputs of a training job -> the evaluation set named after them (mmdiag.stages.tmm.train_arm).
+# Inputs of a training job -> the evaluation set named after them (mmdiag.stages.tmm.train_arm); rules that
+# name their sets otherwise (a CV fold evaluates its own split's `test`) in EVAL_SET_INPUTS_BY_RULE.
 EVAL_SET_INPUTS = {"split": "single_centre", "external": "multi_centre"}
+EVAL_SET_INPUTS_BY_RULE = {"cv_fold": {"split": "test"}}
 
 
 # ------------------------------------------------------------------------------------------ the DAG
@@ -393,7 +406,7 @@ def _plots(runs: Sequence[tuple[Job, Path | None]]) -> list[dict[str, Any]]:
     for job, run_dir in runs:
         if run_dir is None:
             continue
-        for name, eval_set in EVAL_SET_INPUTS.items():
+        for name, eval_set in EVAL_SET_INPUTS_BY_RULE.get(job.rule, EVAL_SET_INPUTS).items():
             if job.inputs.get(name):
                 by_set.setdefault(eval_set, []).append(run_dir)
     plots = []

@@ -5,17 +5,40 @@
 - `distillation` (§4): teacher with the hybrid paper's recipe, student with ~40% of its parameters;
 - `dualbranch` (§2): unimodal pretraining per modality, then fusion from those branches.
 Every spec: {name, row, study, model: {name, ...}, loss: {name, kwargs}, epochs, trainer, modalities, tta, augment}.
+Modalities may be named by role (`first`, `second`); the DAG hands over a config with roles already resolved
+(mmdiag.plan), and code called without it resolves them here from the cache's dataset spec.
 """
 
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
+from mmdiag.errors import ConfigError
 from mmdiag.experiments.context import Context
 
 FUSION_STUDIES = ("strategies", "hparams", "heads_objectives")
+
+
+def study_modalities(ctx: Context, names: Sequence[str], where: str, exactly: int | None = None) -> list[str]:
+    """`names` (dataset names or roles) as the dataset's modality names; roles it lacks are dropped unless
+    the study needs `exactly` that many."""
+    from mmdiag.plan import resolve_available
+
+    mods, dropped = resolve_available(names, list(ctx.dataset["modalities"]), where)
+    if not mods or (exactly is not None and len(mods) != exactly):
+        raise ConfigError(f"{where}: {list(names)} leaves {mods} on this dataset ({'; '.join(dropped)})")
+    return mods
+
+
+def study_text(ctx: Context, text: str | None) -> str | None:
+    """The report column of `fusion_study.text` on this dataset (`report.second` -> `report.wle`)."""
+    from mmdiag.data.facts import facts_from_meta
+    from mmdiag.plan import resolve_text
+
+    facts = facts_from_meta(ctx.cache.meta)
+    return resolve_text(text, facts.modality_names, facts)[0]
 
 
 # ------------------------------------------------------------------------------------------ fusion study
@@ -28,8 +51,8 @@ def _fusion_model(
     dropout: float,
     unimodal_heads: bool = False,
 ) -> dict[str, Any]:
-    mods = list(fs["image_modalities"])
-    text = fs.get("text")
+    mods = study_modalities(ctx, fs["image_modalities"], "fusion_study.image_modalities")
+    text = study_text(ctx, fs.get("text"))
     hierarchical = fusion == "hierarchical"
     return {
         "name": "image_text",
@@ -84,7 +107,7 @@ def _fusion_run(
         "loss": dict(loss or {"name": base["loss"]}),
         "epochs": int(fs["epochs"]),
         "trainer": dict(trainer or {}),
-        "modalities": list(fs["image_modalities"]),
+        "modalities": study_modalities(ctx, fs["image_modalities"], "fusion_study.image_modalities"),
         "tta": tta,
         "augment": None,
     }
@@ -140,7 +163,7 @@ def distillation_runs(ctx: Context) -> tuple[dict[str, Any], dict[str, Any]]:
     from mmdiag.models.student import make_student
 
     ds = ctx.config["distillation"]
-    mods = list(ds["modalities"])
+    mods = study_modalities(ctx, ds["modalities"], "distillation.modalities")
     teacher_model = {
         "name": "image_text",
         "modalities": mods,
@@ -176,7 +199,10 @@ def distillation_runs(ctx: Context) -> tuple[dict[str, Any], dict[str, Any]]:
 def dualbranch_run(ctx: Context, stage: str) -> dict[str, Any]:
     """`unimodal_<modality>` or `fusion` run of the dual-branch ResNet (paper: 50 + 40 epochs)."""
     db = ctx.config["dualbranch"]
-    mods = list(db["modalities"]) if stage == "fusion" else [stage.removeprefix("unimodal_")]
+    if stage == "fusion":
+        mods = study_modalities(ctx, db["modalities"], "dualbranch.modalities", exactly=2)
+    else:
+        mods = study_modalities(ctx, [stage.removeprefix("unimodal_")], "dualbranch stage")
     model = {
         "name": f"dualbranch_{db['arch']}",
         "modalities": mods,

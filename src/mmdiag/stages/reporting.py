@@ -17,9 +17,18 @@ def figure(config: dict[str, Any], name: str, png: str, pdf: str, **inputs: Any)
     save_figure(FIGURES.get(name)(config=config, **kwargs), png, pdf)
 
 
-def overview(config: dict[str, Any], title: str, tables: list[str], figures: list[str], html: str, **_: Any) -> None:
-    """The study page: every table and figure of one study in one self-contained HTML file."""
+def overview(
+    config: dict[str, Any],
+    title: str,
+    tables: list[str],
+    figures: list[str],
+    html: str,
+    left_out: list[str] | None = None,
+    **_: Any,
+) -> None:
+    """The study page: every table and figure of one study in one self-contained HTML file, and what the plan
+    left out on this dataset (this study's items, the whole run's, and studies left out entirely)."""
     from mmdiag.io import write_text
     from mmdiag.reporting.overview import study_page
 
-    write_text(html, study_page(title, list(tables), list(figures)))
+    write_text(html, study_page(title, list(tables), list(figures), left_out=list(left_out or [])))

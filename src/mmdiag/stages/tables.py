@@ -15,11 +15,16 @@ def table(
     html: str,
     provenance: str,
     meta: str | None = None,
+    left_out: list[str] | None = None,
     **_: Any,
 ) -> None:
-    """Table `name` (see `mmdiag.reporting.catalog`) as CSV, Markdown, LaTeX, HTML + provenance sidecar."""
+    """Table `name` (see `mmdiag.reporting.catalog`) as CSV, Markdown, LaTeX, HTML + provenance sidecar.
+
+    `left_out`: what the plan did not run for this table on this dataset, one line each (`mmdiag.plan`);
+    the caption names them.
+    """
     from mmdiag.reporting.catalog import TABLES
     from mmdiag.reporting.render import write_table
 
-    built = TABLES.get(name)(runs=list(runs), meta=meta, config=config)
+    built = TABLES.get(name)(runs=list(runs), meta=meta, config=config, left_out=list(left_out or []))
     write_table(built, provenance=provenance, csv=csv, md=md, tex=tex, html=html)
