@@ -18,7 +18,7 @@ from mmdiag.registry import Registry
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-TABLES = Registry("table", "mmdiag.reporting.builders")
+TABLES = Registry("table", "mmdiag.reporting.table_builders")  # tables only: no plotting imports
 FIGURES = Registry("figure", "mmdiag.reporting.builders")
 
 # name prefix -> study title (the report's categories)
