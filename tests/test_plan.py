@@ -220,3 +220,14 @@ def test_folder_facts_read_tables_only(tmp_path: Path) -> None:
     (root / "reports.csv").unlink()
     got = folder_facts(root)
     assert got.complete is False and got.coverage == {("eus", "wle"): 3, ("eus",): 1} and not got.has_reports
+
+
+def test_a_folder_not_made_yet_plans_blind_and_says_so(default: dict[str, Any], tmp_path: Path) -> None:
+    """A preset for your own data must still dry-run before the folder exists (the download job then stops)."""
+    cfg = copy.deepcopy(default)
+    cfg["dataset"] = {"name": "mine", "source": "folder", "folder": {"path": str(tmp_path / "not_yet")}}
+    f = declared_facts(cfg)
+    assert not f.known and "holds no dataset.yaml" in f.unknown_reason
+    plan = make_plan(cfg, f)
+    assert list(plan.arms) == PAPER_ARMS and plan.arms["tmmnet"]["modalities"] == ["first", "second"]
+    assert [i.what for i in plan.left_out] == ["checks against the data"]

@@ -70,13 +70,16 @@ class Unresolved(Exception):
 
 
 # ------------------------------------------------------------------------------------------ roles
-def resolve_modality(name: str, modalities: Sequence[str], where: str) -> str:
-    """A role (`first`, `second`) or a literal modality name -> the dataset's modality name.
+def resolve_modality(name: str, modalities: Sequence[str] | None, where: str) -> str:
+    """A role (`first`, `second`) or a literal modality name -> the dataset's modality name (`modalities`
+    None: the dataset is not known yet, names stay as written).
 
     Raises:
         Unresolved: the role has no modality on this dataset.
         ConfigError: a literal name the dataset does not have.
     """
+    if modalities is None:
+        return name
     if name in ROLES:
         i = ROLES.index(name)
         if i >= len(modalities):
@@ -92,7 +95,7 @@ def resolve_modality(name: str, modalities: Sequence[str], where: str) -> str:
     return name
 
 
-def resolve_modalities(names: Iterable[str], modalities: Sequence[str], where: str) -> list[str]:
+def resolve_modalities(names: Iterable[str], modalities: Sequence[str] | None, where: str) -> list[str]:
     """Every name of a list resolved (see `resolve_modality`); a modality named twice is a ConfigError."""
     out = [resolve_modality(str(n), modalities, where) for n in names]
     if len(set(out)) != len(out):
@@ -100,7 +103,9 @@ def resolve_modalities(names: Iterable[str], modalities: Sequence[str], where: s
     return out
 
 
-def resolve_available(names: Iterable[str], modalities: Sequence[str], where: str) -> tuple[list[str], list[str]]:
+def resolve_available(
+    names: Iterable[str], modalities: Sequence[str] | None, where: str
+) -> tuple[list[str], list[str]]:
     """(resolved names, reasons for the roles dropped): for studies that run on whichever modalities exist."""
     kept, dropped = [], []
     for n in names:
@@ -113,10 +118,12 @@ def resolve_available(names: Iterable[str], modalities: Sequence[str], where: st
     return kept, dropped
 
 
-def resolve_text(text: str | None, modalities: Sequence[str], facts: DatasetFacts) -> tuple[str | None, str | None]:
+def resolve_text(
+    text: str | None, modalities: Sequence[str] | None, facts: DatasetFacts
+) -> tuple[str | None, str | None]:
     """A report column with roles (`report.second`) -> (the column to use, why it differs from the asked one)."""
-    if text is None:
-        return None, None
+    if text is None or not facts.known:
+        return text, None
     if not facts.has_reports:
         return None, "the dataset has no reports (no reports.csv): image inputs only"
     if text == "report":
@@ -142,7 +149,9 @@ def canonical_arm(spec: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def arm_problem(spec: Mapping[str, Any], facts: DatasetFacts) -> str | None:
-    """Why a resolved arm cannot run on this dataset (None: it can)."""
+    """Why a resolved arm cannot run on this dataset (None: it can, or the dataset is not known yet)."""
+    if not facts.known:
+        return None
     mods = list(spec["modalities"])
     if spec.get("attention") and len(mods) < 2:
         return "cross-modal attention needs two modalities"
@@ -261,7 +270,7 @@ class _Planner:
     def __init__(self, config: Mapping[str, Any], facts: DatasetFacts) -> None:
         self.config = config
         self.facts = facts
-        self.mods = facts.modality_names
+        self.mods: list[str] | None = facts.modality_names if facts.known else None
         self.left_out: list[LeftOut] = []
         self.wanted = list(config.get("studies") or [])
 
@@ -288,7 +297,7 @@ class _Planner:
         if target == AUTO:
             others = [c for c in centres if c != single] if single != "*" else []
             target = others[0] if others else None
-            if target is None:
+            if target is None and self.facts.known:
                 why = (
                     f"the dataset has one centre ({', '.join(centres)})"
                     if len(centres) <= 1
@@ -404,7 +413,7 @@ class _Planner:
             "heads_objectives": bool(fs.get("heads") or fs.get("objectives") or fs.get("tta")),
         }
         studies = [s for s in FUSION_TABLES if configured[s]]
-        if "strategies" in studies and len(images) + (text is not None) < 2:
+        if "strategies" in studies and self.facts.known and len(images) + (text is not None) < 2:
             self.leave_out(
                 FUSION_TABLES["strategies"],
                 "fusion strategies need two inputs; this dataset gives one image modality and no report",
@@ -450,7 +459,7 @@ class _Planner:
         if self.facts.complete is not False:
             return
         total = sum(self.facts.coverage.values())
-        partial = sum(n for k, n in self.facts.coverage.items() if len(k) < len(self.mods))
+        partial = sum(n for k, n in self.facts.coverage.items() if len(k) < len(self.facts.modalities))
         policy = (self.config.get("data") or {}).get("missing_modality", "drop")
         if policy == "drop":
             self.leave_out(
@@ -482,6 +491,12 @@ class _Planner:
 
     def plan(self) -> Plan:
         tm = self.config.get("tmmnet") or {}
+        if not self.facts.known:
+            self.leave_out(
+                "checks against the data",
+                f"{self.facts.unknown_reason}: every configured study is planned as written (roles unresolved); "
+                "the download job stops until the dataset is there",
+            )
         single, target, cv_centres, folds = self.splits()
         arms = self.arms() if "tmmnet" in self.wanted else {}
         comparison = self.table_arms("comparison", T1, arms)

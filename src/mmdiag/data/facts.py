@@ -44,6 +44,8 @@ class DatasetFacts:
         complete: every case has every modality (None: not known before the data is read).
         cases_per_centre: number of cases per centre, when known.
         coverage: sorted tuple of present modalities -> number of cases, when known.
+        known: False when the dataset is not there yet (a folder still to be made): nothing is known, and
+            `unknown_reason` says why.
     """
 
     modalities: dict[str, int]
@@ -59,6 +61,8 @@ class DatasetFacts:
     source: str = ""
     cases_per_centre: dict[str, int] = field(default_factory=dict)
     coverage: dict[tuple[str, ...], int] = field(default_factory=dict)
+    known: bool = True
+    unknown_reason: str = ""
 
     @property
     def modality_names(self) -> list[str]:
@@ -160,8 +164,14 @@ def _folder(section: Mapping[str, Any]) -> DatasetFacts:
     if not path:
         raise ConfigError("dataset.folder.path: required; set it to your dataset folder (docs/data_format.md)")
     root = Path(path).expanduser()
-    if not (root / "dataset.yaml").is_file():
-        raise ConfigError(f"dataset.folder.path: {root} holds no dataset.yaml; is it a BYO dataset folder?")
+    if not (root / "dataset.yaml").is_file():  # not made yet (a preset for your own data): plan blind
+        return DatasetFacts(
+            modalities={},
+            labels=[],
+            complete=None,
+            known=False,
+            unknown_reason=f"dataset.folder.path: {root} holds no dataset.yaml (yet)",
+        )
     return folder_facts(root)
 
 
