@@ -23,6 +23,7 @@ ARMS = {
     "direct_fusion": {"modalities": ["eus", "wle"]},
     "stage1": {"modalities": ["eus", "wle"], "stage1": True},
     "stages12": {"modalities": ["eus", "wle"], "stage1": True, "stage2": True},
+    "attributes_no_text": {"modalities": ["eus", "wle"], "attributes": True, "attention": True},
     "tmmnet": {"modalities": ["eus", "wle"], "stage1": True, "stage2": True, "attention": True},
 }
 TINY_VIT = {
@@ -47,6 +48,7 @@ def _cfg(cache: Cache, arm: dict[str, Any], encoder: dict[str, Any] | None = Non
         "stage1": arm.get("stage1", False),
         "stage2": arm.get("stage2", False),
         "attention": arm.get("attention", False),
+        "attributes": arm.get("attributes", False),
         "embed_dim": 16,
         "proto_dim": 8,
         "attn_dim": 16,
@@ -142,7 +144,12 @@ def test_each_arm_builds_and_trains_one_step(cache: Cache, arm: str) -> None:
     torch.manual_seed(0)
     spec = ARMS[arm]
     model = tmmnet(**_cfg(cache, spec))
-    terms = {"cls"} | ({"clip"} if spec.get("stage1") else set()) | ({"proto", "attr"} if spec.get("stage2") else set())
+    terms = (
+        {"cls"}
+        | ({"clip"} if spec.get("stage1") else set())
+        | ({"proto", "attr"} if spec.get("stage2") else set())
+        | ({"attr"} if spec.get("attributes") else set())
+    )
     model.set_active(terms)
     batch = _batch(cache, spec["modalities"])
     loss_fn = build_loss("guided")
@@ -197,3 +204,41 @@ def test_cnn_backbone_plugin(cache: Cache) -> None:
     model.set_active({"cls", "clip", "proto", "attr"})
     out = model(_batch(cache, ["eus", "wle"]))
     assert out["logits"].shape[1] == 2 and "protos" in out and "clip" in out
+
+
+def test_attention_over_a_1x1_grid_is_refused_naming_encoder_and_size(cache: Cache) -> None:
+    """A stride-32 CNN at 32 px gives one token: stage 3 would silently be a linear map."""
+    cnn = {"model_name": "resnet18", "width": 0.25, "pretrained": "off"}
+    cfg = {**_cfg(cache, ARMS["tmmnet"], encoder=cnn), "image_size": 32, "encoder_label": "resnet18_cpu"}
+    with pytest.raises(ValueError, match=r"at least 2x2, but encoder 'resnet18_cpu' gives 1x1 at 32 px"):
+        tmmnet(**cfg)
+    ok = {**cnn, "model_kwargs": {"output_stride": 8}}
+    model = tmmnet(**{**_cfg(cache, ARMS["tmmnet"], encoder=ok), "image_size": 32})
+    assert model(_batch(cache, ["eus", "wle"]))["attention_maps"][0].shape[1] == 16  # a 4x4 grid
+
+
+def test_attributes_arm_learns_attributes_without_a_text_tower(cache: Cache) -> None:
+    model = tmmnet(**_cfg(cache, ARMS["attributes_no_text"]))
+    assert len(model.text) == 0 and not hasattr(model, "txt_protos")
+    with pytest.raises(ValueError, match="not part of this arm"):
+        model.set_active({"proto"})
+    model.set_active({"cls", "attr"})
+    out = model(_batch(cache, ["eus", "wle"]))
+    assert "protos" not in out and [lg.shape[1] for lg in out["attr_logits"]["wle"]] == [4, 4, 3, 4, 2]
+
+
+def test_unannotated_attributes_and_missing_modalities_take_no_part_in_the_losses(cache: Cache) -> None:
+    """-1 targets are skipped (an all-unannotated batch gives 0, not NaN); samples without a modality
+    get the learned token and leave that modality's attribute and CLIP terms."""
+    torch.manual_seed(0)
+    model = tmmnet(**{**_cfg(cache, ARMS["tmmnet"]), "missing_token": True})
+    model.set_active({"cls", "clip", "proto", "attr"})
+    batch = _batch(cache, ["eus", "wle"])
+    n = batch["label"].shape[0]
+    batch["attrs"] = {m: torch.full_like(a, -1) for m, a in batch["attrs"].items()}
+    batch["present"] = {"eus": torch.ones(n, dtype=torch.bool), "wle": torch.arange(n) % 2 == 0}
+    batch["images"]["wle"][~batch["present"]["wle"]] = 0.0
+    terms = build_loss("guided")(model(batch), batch)
+    assert terms["attr_loss"].item() == 0.0 and all(torch.isfinite(v) for v in terms.values())
+    sum(terms.values()).backward()
+    assert model.missing["wle"].grad is not None and model.missing["wle"].grad.abs().sum() > 0

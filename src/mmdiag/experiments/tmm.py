@@ -153,7 +153,7 @@ def alignment_evaluator(model: TMMNet, val: SampleSet, batch_size: int):
             t_all = torch.stack([txt[mod][int(c)] for c in uniq])
             sims = i_all @ t_all.t()
             top1.append(float((uniq[sims.argmax(1)] == case).float().mean()))
-            scale = float(model.logit_scale.exp().clamp(max=100.0))
+            scale = float(model.logit_scale.detach().exp().clamp(max=100.0))
             losses.append(float(clip_loss(i_all, t_all, case, scale, uniq)))
         return {
             "val_loss": sum(losses),
@@ -333,9 +333,9 @@ def train_arm(
     history: list[dict[str, Any]] = []
     guidance = set().union(*(GUIDANCE_TERMS[s] for s in ("stage1", "stage2", "attributes") if spec_arm[s]))
 
-    def run_phase(phase: str, active: set[str], epochs: int, select: str, evaluate, params=None) -> None:
+    def run_phase(phase: str, active: set[str], epochs: int, select: str, evaluate, params=None):
         if epochs <= 0:
-            return
+            return None
         model.set_active(active)
         spec = phase_spec(ctx, phase, epochs, select)
         result = fit(
@@ -352,6 +352,7 @@ def train_arm(
             desc=f"{arm}/{encoder} {phase}",
         )
         history.extend({"phase": phase, **h} for h in result.history)
+        return result
 
     batch_size = int(ctx.config["trainer"]["batch_size"])
     if spec_arm["attributes"]:  # stage 2: attribute prototypes (with the text's, and CLIP, when the arm has text)
@@ -367,15 +368,30 @@ def train_arm(
         )
     cls_eval = classification_evaluator(ctx, val, batch_size)
     select = ctx.config["trainer"].get("select", "val_loss")
+    before = None  # (validation score, weights) of stage 3, the candidate the end-to-end phase must beat
+    kept = "classify"  # the phase whose weights the run ends with
     if spec_arm["attention"]:
         trainable = [p for mod in model.phase_modules("stage3") for p in mod.parameters()]
         frozen = [p for p in model.parameters() if all(p is not q for q in trainable)]
         for p in frozen:
             p.requires_grad_(False)
-        run_phase("stage3", {"cls"}, schedule["stage3"], select, cls_eval, params=trainable)
+        stage3 = run_phase("stage3", {"cls"}, schedule["stage3"], select, cls_eval, params=trainable)
         for p in frozen:
             p.requires_grad_(True)
-    run_phase("classify", {"cls"} | guidance, schedule["classify"], select, cls_eval)
+        if stage3 is not None:  # stage 3 already classifies: the end-to-end phase must beat it on validation
+            before = (stage3.best_score, {k: v.detach().clone() for k, v in model.state_dict().items()})
+    classify = run_phase("classify", {"cls"} | guidance, schedule["classify"], select, cls_eval)
+    if before is not None and classify is not None and not _improves(classify.best_score, before[0], select):
+        log.info(
+            "%s/%s: no end-to-end epoch beats stage 3 on %s (%.4f vs %.4f): keeping stage 3's weights",
+            arm,
+            encoder,
+            select,
+            classify.best_score,
+            before[0],
+        )
+        model.load_state_dict(before[1])
+        kept = "stage3"
 
     if not ddp.is_main():  # under torchrun only rank 0 evaluates and writes
         return {}
@@ -398,10 +414,20 @@ def train_arm(
             "encoder": encoder,
             "encoder_label": ctx.encoder_label(encoder),
             "arm_spec": spec_arm,
+            "kept_phase": kept,
             "split": str(split_path),
             "stage1_checkpoints": {m: str(p) for m, p in (stage1_checkpoints or {}).items()},
         },
     )
+
+
+def _improves(score: float | None, reference: float | None, select: str) -> bool:
+    """Whether `score` is better than `reference` on the validation key `select` (minimised if a loss)."""
+    if score is None or score != score:
+        return False
+    if reference is None or reference != reference:
+        return True
+    return score < reference if "loss" in select else score > reference
 
 
 # ------------------------------------------------------------------------------------------ CV

@@ -295,7 +295,8 @@ class TMMNet(nn.Module):
         if need_protos:
             for m in self.modalities:
                 protos[m] = self.img_protos[m](feats[m].pooled)
-            out["attr_logits"] = {m: self.attr_heads[m](protos[m]) for m in self.modalities}
+            if "attr" in self.active:  # only when trained or read: a frozen phase must not carry the term
+                out["attr_logits"] = {m: self.attr_heads[m](protos[m]) for m in self.modalities}
             if "proto" in self.active and need_text:
                 out["protos"] = {
                     m: (
