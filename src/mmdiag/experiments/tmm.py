@@ -214,9 +214,13 @@ def stage1_state(model: TMMNet, modality: str) -> dict[str, torch.Tensor]:
     return {k: v for k, v in model.state_dict().items() if k.startswith(keep) or k == "logit_scale"}
 
 
-def phase_spec(ctx: Context, phase: str, epochs: int, select: str):
-    """Trainer settings of one phase: `trainer`, with the learning rate scaled by `tmmnet.lr_scale.<phase>`."""
-    scale = float((ctx.config["tmmnet"].get("lr_scale") or {}).get(phase, 1.0))
+def phase_spec(ctx: Context, phase: str, epochs: int, select: str, fine_tune: bool = True):
+    """Trainer settings of one phase: `trainer`, with the learning rate scaled by `tmmnet.lr_scale.<phase>`.
+
+    The scale is for phases that continue what earlier phases learned; a phase that trains from scratch
+    (`fine_tune=False`: the classify phase of an arm without guidance) runs at the full learning rate.
+    """
+    scale = float((ctx.config["tmmnet"].get("lr_scale") or {}).get(phase, 1.0)) if fine_tune else 1.0
     lr = float(ctx.config["trainer"]["optimizer"].get("lr", 1e-3)) * scale
     return fit_spec(ctx, epochs, select, {"optimizer": {"lr": lr}})
 
@@ -337,7 +341,7 @@ def train_arm(
         if epochs <= 0:
             return None
         model.set_active(active)
-        spec = phase_spec(ctx, phase, epochs, select)
+        spec = phase_spec(ctx, phase, epochs, select, fine_tune=bool(history) or bool(spec_arm["stage1"]))
         result = fit(
             model,
             loss_fn,
