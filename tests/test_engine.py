@@ -187,3 +187,14 @@ def test_best_weights_from_before_an_interruption_survive_the_resume(tiny_cache:
     assert resumed.resumed_from == 2 and resumed.best_epoch == 0
     for a, b in zip(full_model.state_dict().values(), resumed_model.state_dict().values()):
         assert torch.equal(a, b)
+
+
+def test_select_last_keeps_the_final_epoch_and_still_records_the_curve(tiny_cache: Path, tmp_path: Path) -> None:
+    samples = _samples(tiny_cache)
+    seed_everything(0)
+    model = TinyNet()
+    spec = dataclasses.replace(SPEC, select="last")
+    result = fit(model, build_loss("ce"), samples, spec, tmp_path / "r", evaluate=_val(samples), fingerprint="t")
+    assert result.best_epoch == spec.epochs - 1
+    assert all("val_loss" in h for h in result.history)
+    assert _val(samples)(model)["val_loss"] == pytest.approx(result.history[-1]["val_loss"], rel=1e-5)

@@ -284,7 +284,11 @@ def _tmmnet() -> dict[str, Any]:
                         "string", "val_clip_top1", "stage-1 checkpoint: validation image->report retrieval accuracy"
                     ),
                     "stage2": prop(
-                        "string", "val_attr_bacc", "stage-2 checkpoint: validation balanced attribute accuracy"
+                        "string",
+                        "last",
+                        "stage-2 checkpoint: last (default: with sparse annotation only a handful of validation "
+                        "cases carry attribute labels, too few to pick an epoch) or val_attr_bacc (validation "
+                        "balanced attribute accuracy)",
                     ),
                 },
                 "validation key that picks the checkpoint of each guidance phase (what the phase is for)",

@@ -81,6 +81,9 @@ def check_select(select: str, keys: Collection[str], desc: str) -> None:
     )
 
 
+LAST = "last"  # `select` value: keep the last epoch (validation still evaluated for the curve)
+
+
 @dataclass
 class FitSpec:
     """Settings of one `fit` call (one training stage)."""
@@ -93,7 +96,7 @@ class FitSpec:
     grad_clip: float | None = None
     accumulate: int = 1
     seed: int = 0
-    select: str = "val_loss"  # key of evaluate()'s dict; minimised if it contains "loss"
+    select: str = "val_loss"  # key of evaluate()'s dict; minimised if it contains "loss"; "last": the last epoch
     sampler: str = "uniform"  # uniform | class_balanced
     drop_last: bool = False
     progress: bool = True
@@ -163,8 +166,9 @@ def fit(
     done_path, last_path, best_path = ckpt_dir / "done.json", ckpt_dir / "last.pt", ckpt_dir / "best.pt"
     rng_path = ckpt_dir / "rng.pt"
     main = ddp.is_main()
-    minimise = "loss" in spec.select
-    declared = getattr(evaluate, "keys", None) if evaluate is not None else None
+    keep_last = spec.select == LAST  # evaluate every epoch for the curve, keep the final weights
+    minimise = keep_last or "loss" in spec.select
+    declared = getattr(evaluate, "keys", None) if evaluate is not None and not keep_last else None
     if declared is not None:
         check_select(spec.select, declared, desc)
     patience = (spec.early_stopping or {}).get("patience")
@@ -296,11 +300,11 @@ def fit(
         if evaluate is not None:
             t_eval = time.perf_counter()
             values = evaluate(model)
-            if declared is None and epoch == start:
+            if declared is None and epoch == start and not keep_last:
                 check_select(spec.select, values.keys(), desc)
             record.update(values)
             record["val_seconds"] = time.perf_counter() - t_eval
-            score = float(record[spec.select])
+            score = float(record.get("val_loss", record["train_loss"]) if keep_last else record[spec.select])
         else:
             score = record["train_loss"]  # no validation: the last epoch is kept; a plateau schedule steps on this
         if sched is not None:
@@ -316,10 +320,10 @@ def fit(
             stopped = bad_epochs >= patience and epoch + 1 < spec.epochs
             record["bad_epochs"] = bad_epochs
             record["stopped_early"] = stopped
-        improved = evaluate is None or _better(score, best_score, minimise)
+        improved = evaluate is None or keep_last or _better(score, best_score, minimise)
         if improved:  # every rank evaluated the whole validation set, so all agree on `improved`
             best_score, best_epoch = score, epoch
-            best_state = None if evaluate is None else _snapshot(model)  # None: the final weights are best
+            best_state = None if evaluate is None or keep_last else _snapshot(model)  # None: the final weights
         history.append(record)
         final = epoch + 1 == spec.epochs or stopped
         if main and not final and time.perf_counter() - last_saved >= spec.checkpoint_every_s:

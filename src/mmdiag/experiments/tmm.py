@@ -8,14 +8,18 @@ Schedule (the paper's Fig. 2: stages trained in order, then end to end), epochs 
    the validation cases is best (`val_clip_top1`; chance = 1 / cases), i.e. what the stage is for;
 2. `stage2` — prototype matching + attribute classification (arms with stage 2; CLIP stays on unless
    `tmmnet.stage2_clip: false`), or attribute classification alone (the `attributes` arm, no text);
-   the epoch kept has the best mean balanced attribute accuracy on the annotated validation cases;
+   the last epoch is kept (`tmmnet.select.stage2`): the validation curve of the mean balanced attribute
+   accuracy over the annotated validation cases is recorded, but with sparse annotation it rests on a
+   handful of cases, too few to pick an epoch;
 3. `stage3` — cross-modal attention fusion and classifier trained on the frozen guided features
    (arms with attention);
 4. `classify` — end to end: classification plus every guidance term of the arm, best epoch chosen
    on the validation partition by `trainer.select` (image-only prediction).
 Every phase builds a fresh optimiser at `trainer.optimizer.lr` x `tmmnet.lr_scale.<phase>` (with the
 trainer's warm-up, when configured), so a phase that fine-tunes what an earlier one learned need not
-restart at the full learning rate. Arms without text run only `classify`, for the same number of
+restart at the full learning rate; a classify phase that trains from scratch runs at the full rate.
+When stage 3 ran, the end-to-end phase must beat stage 3's validation score, else stage 3's weights are
+kept (`kept_phase` in run.json). Arms without text run only `classify`, for the same number of
 epochs: every arm gets the same classification budget, so differences come from guidance, not from
 longer training.
 """
@@ -367,7 +371,7 @@ def train_arm(
             "stage2",
             active,
             schedule["stage2"],
-            phase_select(ctx, "stage2", "val_attr_bacc"),
+            phase_select(ctx, "stage2", "last"),
             attribute_evaluator(model, val, batch_size, active),
         )
     cls_eval = classification_evaluator(ctx, val, batch_size)
