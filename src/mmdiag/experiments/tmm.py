@@ -17,7 +17,7 @@ Schedule (the paper's Fig. 2: stages trained in order, then end to end), epochs 
    on the validation partition by `trainer.select` (image-only prediction).
 Every phase builds a fresh optimiser at `trainer.optimizer.lr` x `tmmnet.lr_scale.<phase>` (with the
 trainer's warm-up, when configured), so a phase that fine-tunes what an earlier one learned need not
-restart at the full learning rate; a classify phase that trains from scratch runs at the full rate.
+restart at the full learning rate (every arm's classify phase gets the same factor).
 When stage 3 ran, the end-to-end phase must beat stage 3's validation score, else stage 3's weights are
 kept (`kept_phase` in run.json). Arms without text run only `classify`, for the same number of
 epochs: every arm gets the same classification budget, so differences come from guidance, not from
@@ -218,15 +218,22 @@ def stage1_state(model: TMMNet, modality: str) -> dict[str, torch.Tensor]:
     return {k: v for k, v in model.state_dict().items() if k.startswith(keep) or k == "logit_scale"}
 
 
-def phase_spec(ctx: Context, phase: str, epochs: int, select: str, fine_tune: bool = True):
+GUIDANCE_PHASES = ("stage1", "stage2")  # run their full length: no early stopping on what they do not select by
+
+
+def phase_spec(ctx: Context, phase: str, epochs: int, select: str):
     """Trainer settings of one phase: `trainer`, with the learning rate scaled by `tmmnet.lr_scale.<phase>`.
 
-    The scale is for phases that continue what earlier phases learned; a phase that trains from scratch
-    (`fine_tune=False`: the classify phase of an arm without guidance) runs at the full learning rate.
+    Every arm's classify phase gets the same scale, whether it fine-tunes guided weights or starts from
+    scratch: the same classification budget for every arm. Early stopping (`trainer.early_stopping`) applies
+    to the phases that classify (stage 3, classify), not to the guidance phases.
     """
-    scale = float((ctx.config["tmmnet"].get("lr_scale") or {}).get(phase, 1.0)) if fine_tune else 1.0
+    scale = float((ctx.config["tmmnet"].get("lr_scale") or {}).get(phase, 1.0))
     lr = float(ctx.config["trainer"]["optimizer"].get("lr", 1e-3)) * scale
-    return fit_spec(ctx, epochs, select, {"optimizer": {"lr": lr}})
+    overrides: dict[str, Any] = {"optimizer": {"lr": lr}}
+    if phase in GUIDANCE_PHASES:
+        overrides["early_stopping"] = {"patience": None}
+    return fit_spec(ctx, epochs, select, overrides)
 
 
 def phase_select(ctx: Context, phase: str, default: str) -> str:
@@ -345,7 +352,7 @@ def train_arm(
         if epochs <= 0:
             return None
         model.set_active(active)
-        spec = phase_spec(ctx, phase, epochs, select, fine_tune=bool(history) or bool(spec_arm["stage1"]))
+        spec = phase_spec(ctx, phase, epochs, select)
         result = fit(
             model,
             loss_fn,
