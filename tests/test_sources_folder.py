@@ -9,7 +9,8 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from mmdiag.data.byo import DatasetSpec, ModalitySpec, dataset_checksum, write_tables
+from mmdiag.data.byo import dataset_checksum, write_tables
+from mmdiag.data.format import DatasetSpec, ModalitySpec
 from mmdiag.data.sources import prepare_source
 from mmdiag.errors import ConfigError, DataFormatError
 

@@ -9,7 +9,7 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from mmdiag.data.byo import read_table
+from mmdiag.data.format import read_table
 from mmdiag.data.synthetic import generate
 from mmdiag.data.synthetic.generate import generate_dataset, main
 

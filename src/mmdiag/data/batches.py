@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from mmdiag.data import cache_layout
 from mmdiag.io import read_json
 
 Batch = dict[str, object]
@@ -42,15 +43,18 @@ class Cache:
     @classmethod
     def load(cls, root: str | Path, modalities: Sequence[str] | None = None) -> Cache:
         root = Path(root)
-        meta = read_json(root / "meta.json")
+        meta = read_json(root / cache_layout.META)
         mods = list(meta["shapes"]) if modalities is None else list(modalities)
-        images = {m: torch.from_numpy(np.load(root / f"images_{m}.npy")) for m in mods}
-        texts = {c: torch.from_numpy(np.load(root / f"text_{c}.npy").astype(np.int64)) for c in meta["report_columns"]}
+        images = {m: torch.from_numpy(np.load(root / cache_layout.image_array(m))) for m in mods}
+        texts = {
+            c: torch.from_numpy(np.load(root / cache_layout.text_array(c)).astype(np.int64))
+            for c in meta["report_columns"]
+        }
         return cls(
             root,
             images,
-            pd.read_csv(root / "images.csv", dtype={"case_id": str}),
-            pd.read_csv(root / "cases.csv", dtype={"case_id": str}),
+            pd.read_csv(root / cache_layout.IMAGE_INDEX, dtype={"case_id": str}),
+            pd.read_csv(root / cache_layout.CASES, dtype={"case_id": str}),
             texts,
             meta,
         )

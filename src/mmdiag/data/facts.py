@@ -122,7 +122,7 @@ def facts_from_meta(meta: Mapping[str, Any]) -> DatasetFacts:
 # ------------------------------------------------------------------------------------------ folder
 def folder_facts(root: str | Path) -> DatasetFacts:
     """Facts of a BYO folder from its tables (images are never opened)."""
-    from mmdiag.data.byo import CASES_CSV, IMAGES_CSV, REPORTS_CSV, read_spec
+    from mmdiag.data.format import CASES_CSV, IMAGES_CSV, REPORTS_CSV, read_spec
 
     root = Path(root)
     spec = read_spec(root)
@@ -163,14 +163,16 @@ def _folder(section: Mapping[str, Any]) -> DatasetFacts:
     path = section.get("path")
     if not path:
         raise ConfigError("dataset.folder.path: required; set it to your dataset folder (docs/data_format.md)")
+    from mmdiag.data.format import DATASET_YAML
+
     root = Path(path).expanduser()
-    if not (root / "dataset.yaml").is_file():  # not made yet (a preset for your own data): plan blind
+    if not (root / DATASET_YAML).is_file():  # not made yet (a preset for your own data): plan blind
         return DatasetFacts(
             modalities={},
             labels=[],
             complete=None,
             known=False,
-            unknown_reason=f"dataset.folder.path: {root} holds no dataset.yaml (yet)",
+            unknown_reason=f"dataset.folder.path: {root} holds no {DATASET_YAML} (yet)",
         )
     return folder_facts(root)
 

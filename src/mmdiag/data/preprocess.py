@@ -5,17 +5,7 @@ side is resized to the target size, a centred square is cropped, and pixels are 
 once means training epochs only slice a float16 array in memory: the data path can never starve the
 model (see `bench/`).
 
-Cache layout (`results/<dataset>/data/cache/`):
-- `images_<modality>.npy`: float16 [N, C, S, S], normalised;
-- `images.csv`: case_id, modality, path, row (row into that modality's array), in images.csv order;
-- `cases.csv`: case_id, centre, label (name), y (class index), one int column per attribute
-  (-1 where the attribute is not annotated for that case);
-- `text_<column>.npy`: int32 [n_cases, L] report token ids (corpus ranks, 0 = padding), rows in
-  cases.csv order, for `report` and every `report.<modality>` column; none without reports.csv;
-- `meta.json`: sizes, normalisation, image modes and bit depth per modality, `report_columns` and
-  `has_reports`, the dataset spec and checksum.
-
-A modality may have no image for some cases (or none at all: its array then has 0 rows).
+The cache's files are listed in `mmdiag.data.cache_layout`.
 """
 
 from __future__ import annotations
@@ -29,8 +19,10 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from mmdiag.data.byo import IMAGES_CSV, Dataset
+from mmdiag.data import cache_layout
+from mmdiag.data.byo import Dataset
 from mmdiag.data.corpus import Corpus
+from mmdiag.data.format import IMAGES_CSV, SECTION_PREFIX
 from mmdiag.data.validation.image_decode import ImageModeError, load_pixels, scan_images
 from mmdiag.errors import DataFormatError
 from mmdiag.io import atomic_path, write_json
@@ -116,7 +108,7 @@ def report_columns(ds: Dataset) -> list[str]:
     """`report` plus each `report.<modality>` section the folder provides; [] without reports.csv."""
     if not ds.has_reports:
         return []
-    return ["report"] + [c for c in ds.reports.columns if c.startswith("report.")]
+    return ["report"] + [c for c in ds.reports.columns if c.startswith(SECTION_PREFIX)]
 
 
 def preprocess(
@@ -139,7 +131,7 @@ def preprocess(
 
         for mod in ds.spec.modality_names:
             arr, index, decoded[mod] = encode_modality(ds, mod, size, cfg, progress)
-            with open(target(f"images_{mod}.npy"), "wb") as fh:
+            with open(target(cache_layout.image_array(mod)), "wb") as fh:
                 np.save(fh, arr)
             index_parts.append(index)
             shapes[mod] = list(arr.shape)
@@ -149,10 +141,10 @@ def preprocess(
         reports = ds.reports.set_index("case_id").reindex(cases["case_id"])
         for col in columns:
             ids, _ = corpus.encode(reports[col].astype(str).tolist())
-            with open(target(f"text_{col}.npy"), "wb") as fh:
+            with open(target(cache_layout.text_array(col)), "wb") as fh:
                 np.save(fh, ids)
-        pd.concat(index_parts).to_csv(target("images.csv"), index=False)
-        cases.to_csv(target("cases.csv"), index=False)
+        pd.concat(index_parts).to_csv(target(cache_layout.IMAGE_INDEX), index=False)
+        cases.to_csv(target(cache_layout.CASES), index=False)
         meta = {
             "size": size,
             "shapes": shapes,
@@ -167,7 +159,7 @@ def preprocess(
             "dataset": ds.spec.to_dict(),
             "dataset_checksum": checksum,
         }
-    write_json(out_dir / "meta.json", meta)  # last: the rule's declared output
+    write_json(out_dir / cache_layout.META, meta)  # last: the rule's declared output
     return meta
 
 

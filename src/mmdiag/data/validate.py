@@ -12,6 +12,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from mmdiag.data.format import CASES_CSV, DATASET_YAML, FILES, IMAGES_CSV, OPTIONAL_FILES, REPORTS_CSV, REQUIRED_FILES
 from mmdiag.data.validation.cases_check import case_groups, check_cases
 from mmdiag.data.validation.csv_table import CsvTable, read_csv_table
 from mmdiag.data.validation.images_check import check_images as check_image_table
@@ -22,9 +23,6 @@ from mmdiag.data.validation.violation import Violation, sort_violations
 from mmdiag.errors import DataFormatError
 
 __all__ = ["Violation", "check_dataset", "main", "summarize", "validate_dataset"]
-
-REQUIRED_FILES = ("dataset.yaml", "cases.csv", "images.csv")
-OPTIONAL_FILES = ("reports.csv",)  # no reports.csv = a dataset without text (docs/data_format.md)
 
 
 def validate_dataset(root: str | Path, check_images: bool = True) -> list[Violation]:
@@ -39,7 +37,7 @@ def validate_dataset(root: str | Path, check_images: bool = True) -> list[Violat
         what = "is not a folder" if root.exists() else "does not exist"
         return [Violation(str(root), None, None, f"dataset folder {what}")]
     violations: list[Violation] = []
-    present = {name: (root / name).is_file() for name in (*REQUIRED_FILES, *OPTIONAL_FILES)}
+    present = {name: (root / name).is_file() for name in FILES}
     for name in REQUIRED_FILES:
         if not present[name]:
             violations.append(Violation(name, None, None, "required file is missing"))
@@ -48,21 +46,21 @@ def validate_dataset(root: str | Path, check_images: bool = True) -> list[Violat
             violations.append(Violation(name, None, None, "is not a regular file"))
 
     facts = SpecFacts()
-    if present["dataset.yaml"]:
+    if present[DATASET_YAML]:
         facts, spec_violations = check_spec(root)
         violations += spec_violations
     tables: dict[str, CsvTable | None] = {
         name: read_csv_table(root / name, violations) if present[name] else None
-        for name in ("cases.csv", "images.csv", "reports.csv")
+        for name in (CASES_CSV, IMAGES_CSV, REPORTS_CSV)
     }
     case_lines = None
     groups: dict[str, str] = {}
-    if (cases := tables["cases.csv"]) is not None:
+    if (cases := tables[CASES_CSV]) is not None:
         case_lines = check_cases(cases, facts, violations)
         groups = case_groups(cases)
-    if (images := tables["images.csv"]) is not None:
+    if (images := tables[IMAGES_CSV]) is not None:
         check_image_table(root, images, facts, case_lines, groups, check_images, violations)
-    if (reports := tables["reports.csv"]) is not None:
+    if (reports := tables[REPORTS_CSV]) is not None:
         check_reports(reports, facts, case_lines, violations)
     return sort_violations(violations)
 

@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from mmdiag.data.byo import DatasetSpec
+from mmdiag.data.format import DatasetSpec
 from mmdiag.data.sources import folder, ham10000, medmnist, medmnist_pair, synthetic
 from mmdiag.data.sources.download import RemoteFile, fetch, fetch_all
 from mmdiag.errors import ConfigError

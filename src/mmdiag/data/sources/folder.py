@@ -18,15 +18,8 @@ from typing import Any
 
 from tqdm import tqdm
 
-from mmdiag.data.byo import (
-    CASES_CSV,
-    DATASET_YAML,
-    IMAGES_CSV,
-    REPORTS_CSV,
-    DatasetSpec,
-    atomic_dir,
-    load_dataset,
-)
+from mmdiag.data.byo import atomic_dir, load_dataset
+from mmdiag.data.format import CASES_CSV, DATASET_YAML, IMAGES_CSV, REPORTS_CSV, DatasetSpec
 from mmdiag.data.sources.config import object_schema, resolve_config
 from mmdiag.data.sources.paths import inside
 from mmdiag.errors import ConfigError, DataFormatError

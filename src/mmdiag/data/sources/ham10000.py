@@ -18,7 +18,8 @@ from typing import Any
 import pandas as pd
 from tqdm import tqdm
 
-from mmdiag.data.byo import DatasetSpec, ModalitySpec, atomic_dir, write_tables
+from mmdiag.data.byo import atomic_dir, write_tables
+from mmdiag.data.format import DatasetSpec, ModalitySpec
 from mmdiag.data.sources.config import download_dir, object_schema, resolve_config
 from mmdiag.data.sources.download import RemoteFile, fetch_all, mirror_url
 from mmdiag.data.sources.paths import inside, safe_component

@@ -23,7 +23,8 @@ import pandas as pd
 from PIL import Image
 from tqdm import tqdm
 
-from mmdiag.data.byo import DatasetSpec, ModalitySpec, atomic_dir, write_tables
+from mmdiag.data.byo import atomic_dir, write_tables
+from mmdiag.data.format import DatasetSpec, ModalitySpec
 from mmdiag.data.sources.config import download_dir, object_schema, resolve_config
 from mmdiag.data.sources.download import RemoteFile, fetch, mirror_url
 from mmdiag.data.sources.duplicates import group_shared_images

@@ -26,8 +26,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mmdiag.data.byo import DatasetSpec, ModalitySpec, atomic_dir, write_tables
-from mmdiag.data.sources import medmnist as mm
+import mmdiag.data.sources.medmnist as mm
+from mmdiag.data.byo import atomic_dir, write_tables
+from mmdiag.data.format import DatasetSpec, ModalitySpec
 from mmdiag.data.sources.config import download_dir, object_schema, resolve_config
 from mmdiag.data.sources.download import fetch_all
 from mmdiag.data.sources.npz import NpzArchive

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from mmdiag.data.byo import DatasetSpec
+from mmdiag.data.format import DatasetSpec
 from mmdiag.data.synthetic import SYNTHETIC_SCHEMA
 
 

@@ -22,7 +22,8 @@ import yaml
 from PIL import Image
 from tqdm import tqdm
 
-from mmdiag.data.byo import DatasetSpec, ModalitySpec, atomic_dir, write_tables
+from mmdiag.data.byo import atomic_dir, write_tables
+from mmdiag.data.format import DatasetSpec, ModalitySpec
 from mmdiag.data.synthetic.config import CentreConfig, SyntheticConfig
 from mmdiag.data.synthetic.devices import finish_eus, finish_wle, render_size
 from mmdiag.data.synthetic.generative import LABELS, POSITIVE_LABEL, VOCABULARIES, GenerativeModel

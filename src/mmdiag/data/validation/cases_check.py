@@ -6,11 +6,11 @@ non-empty one must be a value of the attribute's vocabulary.
 
 from __future__ import annotations
 
+from mmdiag.data.format import REQUIRED_CASE_COLUMNS
 from mmdiag.data.validation.csv_table import CsvTable, require_columns, require_values
 from mmdiag.data.validation.spec_check import SpecFacts
 from mmdiag.data.validation.violation import Violation, quote_list
 
-REQUIRED_COLUMNS = ("case_id", "centre", "label")
 SPLITS = ("train", "val", "test")
 
 
@@ -19,8 +19,8 @@ def check_cases(table: CsvTable, facts: SpecFacts, violations: list[Violation]) 
 
     The returned map lets images.csv and reports.csv name the cases.csv line of a case they lack.
     """
-    require_columns(table, REQUIRED_COLUMNS, violations)
-    require_values(table, REQUIRED_COLUMNS, violations)
+    require_columns(table, REQUIRED_CASE_COLUMNS, violations)
+    require_values(table, REQUIRED_CASE_COLUMNS, violations)
     for column in facts.attribute_vocab:
         if not table.has(column):
             modality, attribute = column.split(".", 1)

@@ -5,12 +5,11 @@ from __future__ import annotations
 import posixpath
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
+from mmdiag.data.format import REQUIRED_IMAGE_COLUMNS
 from mmdiag.data.validation.csv_table import CsvTable, require_columns, require_values
 from mmdiag.data.validation.image_decode import check_image_files
 from mmdiag.data.validation.spec_check import SpecFacts
 from mmdiag.data.validation.violation import Violation, quote_list
-
-REQUIRED_COLUMNS = ("case_id", "modality", "path")
 
 
 def check_images(
@@ -28,10 +27,10 @@ def check_images(
     error. One file (same path after normalisation or, when decoding, the same bytes) listed for cases
     of different groups is refused: those cases could land in train and test with the same pixels.
     """
-    if not require_columns(table, REQUIRED_COLUMNS, violations):
+    if not require_columns(table, REQUIRED_IMAGE_COLUMNS, violations):
         # Without all three columns the rows cannot be interpreted; coverage would be all false alarms.
         return
-    require_values(table, REQUIRED_COLUMNS, violations)
+    require_values(table, REQUIRED_IMAGE_COLUMNS, violations)
     name = table.name
     seen_rows: dict[tuple[str, str, str], int] = {}
     covered: set[str] = set()

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
+from mmdiag.data.format import REQUIRED_REPORT_COLUMNS, SECTION_PREFIX
 from mmdiag.data.validation.csv_table import CsvTable, require_columns, require_values
 from mmdiag.data.validation.spec_check import SpecFacts
 from mmdiag.data.validation.violation import Violation
-
-REQUIRED_COLUMNS = ("case_id", "report")
-SECTION_PREFIX = "report."
 
 
 def check_reports(
@@ -18,7 +16,7 @@ def check_reports(
     A `report.<modality>` column, when present, replaces the whole report for that modality, so its
     cells must be non-empty too (an empty section would train on empty text).
     """
-    require_columns(table, REQUIRED_COLUMNS, violations)
+    require_columns(table, REQUIRED_REPORT_COLUMNS, violations)
     sections = [c for c in table.header if c.startswith(SECTION_PREFIX)]
     if facts.modalities is not None:
         for column in sections:

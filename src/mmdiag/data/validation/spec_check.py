@@ -14,11 +14,11 @@ from typing import Any
 
 import yaml
 
+from mmdiag.data.format import DATASET_YAML
 from mmdiag.data.validation.violation import Violation
 from mmdiag.data.validation.yaml_source import KeyPath, YamlSource, parse_yaml
 from mmdiag.io import YAML_MAX_BYTES
 
-SPEC_FILE = "dataset.yaml"
 NAME_PATTERN = re.compile(r"[a-z0-9_]+")
 # Modality and attribute names form `<modality>.<attribute>` column names: no dots, no spaces.
 KEY_PATTERN = re.compile(r"[A-Za-z0-9_-]+")
@@ -65,7 +65,7 @@ class _SpecChecker:
     def report(self, path: KeyPath, message: str) -> None:
         """Column is the dotted key path (list indices left out), line is the key's or item's line."""
         column = ".".join(p for p in path if isinstance(p, str)) or None
-        self.violations.append(Violation(SPEC_FILE, self.source.line_of(path), column, message))
+        self.violations.append(Violation(DATASET_YAML, self.source.line_of(path), column, message))
 
     def scalar_text(self, path: KeyPath, value: Any, what: str) -> str | None:
         """The value as text if it is a usable name; reports YAML booleans/nulls/collections."""
@@ -97,20 +97,22 @@ class _SpecChecker:
 
 def check_spec(root: Path) -> tuple[SpecFacts, list[Violation]]:
     """Validate `root/dataset.yaml`; returns the usable facts and every violation found."""
-    path = root / SPEC_FILE
+    path = root / DATASET_YAML
     if (size := path.stat().st_size) > YAML_MAX_BYTES:
-        return SpecFacts(), [Violation(SPEC_FILE, None, None, f"is {size:,} bytes; the limit is {YAML_MAX_BYTES:,}")]
+        return SpecFacts(), [Violation(DATASET_YAML, None, None, f"is {size:,} bytes; the limit is {YAML_MAX_BYTES:,}")]
     data = path.read_bytes()
     if b"\0" in data:
         line = data[: data.index(b"\0")].count(b"\n") + 1
-        return SpecFacts(), [Violation(SPEC_FILE, line, None, "is a binary file (it holds NUL bytes), not YAML text")]
+        return SpecFacts(), [
+            Violation(DATASET_YAML, line, None, "is a binary file (it holds NUL bytes), not YAML text")
+        ]
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
         bad = data[exc.start : exc.start + 1].hex()
         message = f"not valid UTF-8 (byte 0x{bad}); save the file as UTF-8"
-        return SpecFacts(), [Violation(SPEC_FILE, line, None, message)]
+        return SpecFacts(), [Violation(DATASET_YAML, line, None, message)]
     try:
         source = parse_yaml(text)
     except yaml.YAMLError as exc:
@@ -122,7 +124,7 @@ def check_spec(root: Path) -> tuple[SpecFacts, list[Violation]]:
         return SpecFacts(), checker.violations
     for key_path, line, first in source.duplicates:
         checker.violations.append(
-            Violation(SPEC_FILE, line, ".".join(map(str, key_path)), f"key repeated (first at line {first})")
+            Violation(DATASET_YAML, line, ".".join(map(str, key_path)), f"key repeated (first at line {first})")
         )
     data: dict[str, Any] = {str(k): v for k, v in source.data.items()}
     _check_unknown_keys(checker, data)
@@ -141,8 +143,8 @@ def _yaml_error(exc: yaml.YAMLError) -> Violation:
     if "'\\t'" in problem:
         problem += " (YAML indents with spaces, never tabs)"
     if mark is None:
-        return Violation(SPEC_FILE, None, None, f"not valid YAML: {problem}")
-    return Violation(SPEC_FILE, mark.line + 1, None, f"not valid YAML: {problem} (column {mark.column + 1})")
+        return Violation(DATASET_YAML, None, None, f"not valid YAML: {problem}")
+    return Violation(DATASET_YAML, mark.line + 1, None, f"not valid YAML: {problem} (column {mark.column + 1})")
 
 
 def _check_unknown_keys(checker: _SpecChecker, data: dict[str, Any]) -> None:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from mmdiag.data.byo import CASES_CSV, IMAGES_CSV, DatasetSpec, read_reports, read_spec, read_table
+from mmdiag.data.format import CASES_CSV, IMAGES_CSV, SECTION_PREFIX, DatasetSpec, read_reports, read_spec, read_table
 from mmdiag.data.validation.image_decode import image_mode
 
 SPLIT_ORDER = ("train", "val", "test")
@@ -100,7 +100,7 @@ def _coverage(spec: DatasetSpec, cases: pd.DataFrame, images: pd.DataFrame) -> s
 
 
 def _reports_table(reports: pd.DataFrame) -> str:
-    columns = [c for c in reports.columns if c == "report" or c.startswith("report.")]
+    columns = [c for c in reports.columns if c == "report" or c.startswith(SECTION_PREFIX)]
     if not columns or reports.empty:
         return ""
     rows = []

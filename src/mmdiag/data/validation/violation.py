@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from mmdiag.data.format import FILES
+
 # Files in the order a user fixes them: the spec first, then the tables that depend on it.
-FILE_ORDER: dict[str, int] = {"dataset.yaml": 0, "cases.csv": 1, "images.csv": 2, "reports.csv": 3}
+FILE_ORDER: dict[str, int] = {name: i for i, name in enumerate(FILES)}
 
 
 @dataclass(frozen=True)
