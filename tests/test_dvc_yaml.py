@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import math
 import subprocess
 import sys
 from pathlib import Path
@@ -17,13 +15,10 @@ from mmdiag.dvc_yaml import (
     build,
     code_deps,
     config_keys,
-    flat_metrics,
     snakemake_dag,
     stage_outs,
     stage_params,
-    write_dvc_metrics,
 )
-from mmdiag.io import read_json
 from workflow_sandbox import REPO
 
 
@@ -160,31 +155,6 @@ def test_code_deps_follow_the_scripts_imports() -> None:
     assert {"rules/tmmnet.smk", "workflow_scripts/pretrain.py", "src/mmdiag/workflow.py"} <= set(deps)
     assert {"src/mmdiag/engine", "src/mmdiag/models", "src/mmdiag/stages", "src/mmdiag/cluster"} <= set(deps)
     assert all((REPO / d).exists() for d in deps)
-
-
-def test_flat_metrics_keep_scores_only(tmp_path: Path) -> None:
-    arm = {
-        "run": {"seconds": 3.2, "seed": 0},
-        "eval": {
-            "single_centre": {
-                "n_samples": 12,
-                "metrics": {"AUC": 0.75, "Acc": 0.5, "precision": math.nan},
-                "ci": {"AUC": {"low": 0.5, "high": 0.9}},
-                "attributes": {"P-Acc": 0.6, "eus.boundary": 0.8},
-            }
-        },
-    }
-    flat = flat_metrics(arm)
-    assert flat["single_centre"]["AUC"] == 0.75 and flat["single_centre"]["P-Acc"] == 0.6
-    assert set(flat["single_centre"]) == {"AUC", "Acc", "precision", "P-Acc"}  # no provenance, CIs or counts
-    cv = {"folds": [], "summary": {"AUC": {"mean": 0.6, "std": 0.1}}}
-    assert flat_metrics(cv) == {"cv": {"AUC_mean": 0.6, "AUC_std": 0.1}}
-    with pytest.raises(ValueError):
-        flat_metrics({"something": 1})
-
-    (tmp_path / "metrics.json").write_text(json.dumps(cv))
-    path = write_dvc_metrics(tmp_path)
-    assert path.name == "dvc_metrics.json" and read_json(path) == {"cv": {"AUC_mean": 0.6, "AUC_std": 0.1}}
 
 
 def test_slurm_profile_sends_exactly_the_gpu_rules_to_the_gpu_partition(dag: tuple[list[Job], dict[str, Any]]) -> None:

@@ -10,7 +10,7 @@ import pytest
 import torch
 from sklearn.metrics import confusion_matrix, roc_auc_score
 
-from mmdiag.reporting.curves import confusion_pairs, roc_input, roc_points
+from mmdiag.eval.curves import confusion_pairs, roc_input, roc_points
 from mmdiag.reporting.figures.confusion import plot_confusion
 from mmdiag.reporting.figures.curves import plot_history
 from mmdiag.reporting.figures.embedding import tsne

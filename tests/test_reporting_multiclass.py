@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score
 
+from mmdiag.eval.curves import macro_roc_points
 from mmdiag.io import read_json, write_json
 from mmdiag.reporting.catalog import FIGURES, TABLES
-from mmdiag.reporting.curves import macro_roc_points
 from mmdiag.reporting.render import to_markdown
 from mmdiag.reporting.runs import Run
 from test_reporting_fixtures import ARMS, make_meta, make_run

@@ -10,16 +10,18 @@ Python API on the config(s) given (default: the Snakefile's `configfile:`) and w
   keeps a stage from re-running upstream jobs, which are other stages' business.
 - `deps`: the job's input files, the rule's .smk file, its `script:` and every `mmdiag` module that
   script reaches through imports (static, transitive, function-level imports included).
-- `params`: the config keys the rule's library function reads (`READS` below), listed under every
-  config file that sets them, so DVC reruns a stage only when a setting it uses changes.
+- `params`: the config keys the rule's stage function declares it reads (`@stage(reads=...)` in
+  `mmdiag.stages`, see `mmdiag.stages.declare`), listed under every config file that sets them, so
+  DVC reruns a stage only when a setting it uses changes.
 - `outs`: the job's outputs, logs and benchmark, each widened to the largest folder no other job
   writes into (a run folder, the preprocessing cache): checkpoints, model files and predictions
   written beside the declared output are versioned too. Training (GPU) jobs' folders are
   `persist: true`, so an interrupted `dvc repro` resumes from the epoch checkpoints (every
   checkpoint carries a fingerprint of its settings and data, so a stale one is never resumed).
 - top-level `metrics` (the flat `dvc_metrics.json` that every job writing a `metrics.json` writes beside
-  it, see `write_dvc_metrics`; an out of its own when the folder is shared, e.g. a CV summary) and `plots`
-  (per evaluation set: every run's ROC `plots/roc_<set>.csv` and confusion `plots/confusion_<set>.csv`).
+  it, see `mmdiag.run_folder.write_dvc_metrics`; an out of its own when the folder is shared, e.g. a CV
+  summary) and `plots` (per evaluation set: every run's ROC `plots/roc_<set>.csv` and confusion
+  `plots/confusion_<set>.csv`). The run folder's file names are `mmdiag.run_folder`'s.
 
 `--check` exits 1 when the file on disk differs from what the DAG gives (the drift test).
 """
@@ -38,66 +40,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mmdiag.io import read_json, write_json
+from mmdiag.run_folder import CV_EVAL_SET_INPUTS, DVC_METRICS, EVAL_SET_INPUTS, METRICS, confusion_file, roc_file
+from mmdiag.stages.declare import MISSING, lookup
+from mmdiag.stages.index import rule_keys
 
 DVC_YAML = "dvc.yaml"
-METRICS_FILE = "dvc_metrics.json"
 HEADER = """\
 # GENERATED from the Snakemake DAG by `mmdiag write-dvc` (src/mmdiag/dvc_yaml.py): do not edit.
 # Regenerate after changing rules or the default config; tests/test_dvc_yaml.py fails when it drifts.
 # Usual cycle: snakemake all -> dvc commit -> git commit dvc.lock -> dvc push (docs/cluster.md).
 """
 
-# ------------------------------------------------------------------------------------------ config keys
-# Config keys each rule's library function reads: dotted paths, `{wildcard}` filled from the job,
-# `a.*` = every child of `a` (in the resolved config) minus those listed in `skip`. A rule missing
-# here is assumed to read the whole config (safe: it reruns more often, never less).
-_MODEL = ("seed", "data", "augment", "trainer", "text_encoders", "tmmnet.*")
-_NEVER_READ = ("results", "progress", "hub_offline")  # where outputs go and how a process logs: not results
-# What the plan (mmdiag.plan) decides which runs exist from, not how one run trains: a seed or an arm added to
-# these lists adds jobs, it never reruns the existing ones (each run's own seed is its `seed` wildcard).
-_STUDY_LISTS = (
-    "tmmnet.arms",
-    "tmmnet.comparison",
-    "tmmnet.text_guidance",
-    "tmmnet.cv",
-    "tmmnet.encoder",
-    "tmmnet.seeds",
-)
-
-
-@dataclass(frozen=True)
-class Reads:
-    """The config keys of one rule: `keys` patterns, minus the children named in `skip`."""
-
-    keys: tuple[str, ...]
-    skip: tuple[str, ...] = ()
-
-
-READS: dict[str, Reads] = {
-    "download": Reads(("dataset",)),
-    "build_corpus": Reads(("corpus",)),
-    "preprocess": Reads(("preprocess", "splits")),
-    "pretrain": Reads(
-        (*_MODEL, "encoders.{encoder}", "tmmnet.schedule.stage1"), skip=(*_STUDY_LISTS, "tmmnet.schedule")
-    ),
-    "train_fusion": Reads((*_MODEL, "evaluation", "encoders.{encoder}", "tmmnet.arms.{arm}"), skip=_STUDY_LISTS),
-    "ablation": Reads((*_MODEL, "evaluation", "encoders.{encoder}", "tmmnet.arms.{arm}"), skip=_STUDY_LISTS),
-    "cv_fold": Reads(
-        (*_MODEL, "evaluation", "encoders"), skip=("tmmnet.comparison", "tmmnet.text_guidance", "tmmnet.seeds")
-    ),  # its seed (the first of tmmnet.seeds) is a param of its own
-    "cross_validate": Reads(()),  # averages its folds' metrics: no setting of its own
-    "fusion_study": Reads((*_MODEL[:5], "encoders", "evaluation", "fusion_study")),
-    "distillation": Reads((*_MODEL[:4], "encoders", "evaluation", "distillation")),
-    "dualbranch": Reads((*_MODEL[:4], "evaluation", "dualbranch")),
-    "table": Reads(("fusion_study.base.fusion",)),
-    "figure": Reads(("data.pairing",)),
-    "study_overview": Reads(()),
-}
-# Inputs of a training job -> the evaluation set named after them (mmdiag.stages.tmm.train_arm); rules that
+# Inputs of a training job -> the evaluation set named after them (mmdiag.run_folder.eval_sets); rules that
 # name their sets otherwise (a CV fold evaluates its own split's `test`) in EVAL_SET_INPUTS_BY_RULE.
-EVAL_SET_INPUTS = {"split": "single_centre", "external": "multi_centre"}
-EVAL_SET_INPUTS_BY_RULE = {"cv_fold": {"split": "test"}}
+EVAL_SET_INPUTS_BY_RULE = {"cv_fold": CV_EVAL_SET_INPUTS}
 
 
 # ------------------------------------------------------------------------------------------ the DAG
@@ -299,51 +255,17 @@ def module_closure(src: Path, roots: Iterable[str]) -> set[Path]:
 
 
 # ------------------------------------------------------------------------------------------ params
-_MISSING = object()
-
-
-def _lookup(tree: Any, dotted: str) -> Any:
-    for part in dotted.split("."):
-        if not isinstance(tree, Mapping) or part not in tree:
-            return _MISSING
-        tree = tree[part]
-    return tree
-
-
 def config_keys(job: Job, config: Mapping[str, Any]) -> list[str]:
-    """Dotted config keys the job's rule reads, expanded against the resolved config."""
+    """Dotted config keys the job's rule reads: its stage's declaration (`mmdiag.stages.declare`), expanded
+    against the resolved config."""
     return rule_keys(job.rule, job.wildcards, config)
-
-
-def rule_settings(rule: str, wildcards: Mapping[str, str], config: Mapping[str, Any]) -> dict[str, Any]:
-    """{dotted key: value} of everything `rule` reads: the rule's Snakemake `params`, so changing a setting
-    reruns exactly the jobs that read it (Snakemake's params trigger), as DVC's `params` do for stages."""
-    return {k: v for k in rule_keys(rule, wildcards, config) if (v := _lookup(config, k)) is not _MISSING}
-
-
-def rule_keys(rule: str, wildcards: Mapping[str, str], config: Mapping[str, Any]) -> list[str]:
-    """Dotted config keys `rule` reads (READS, `{wildcard}`s filled, `a.*` expanded)."""
-    reads = READS.get(rule, Reads(("*",)))
-    keys: list[str] = []
-    for pattern in reads.keys:
-        key = pattern.format(**wildcards)
-        if key == "*":
-            keys += [k for k in config if k not in _NEVER_READ]
-        elif key.endswith(".*"):
-            parent = key[:-2]
-            children = _lookup(config, parent)
-            if isinstance(children, Mapping):
-                keys += [f"{parent}.{c}" for c in children if f"{parent}.{c}" not in reads.skip]
-        else:
-            keys.append(key)
-    return list(dict.fromkeys(keys))
 
 
 def stage_params(keys: Sequence[str], config_files: Mapping[str, Mapping[str, Any]]) -> list[dict[str, list[str]]]:
     """`params:` of a stage: each key under every config file that sets it (or sets something inside it)."""
     params = []
     for name, data in config_files.items():
-        present = [k for k in keys if _lookup(data, k) is not _MISSING]
+        present = [k for k in keys if lookup(data, k) is not MISSING]
         if present:
             params.append({name: present})
     return params
@@ -357,7 +279,7 @@ def _cmd(job: Job, configfiles: Sequence[str]) -> str:
 
 def _run_dir(job: Job) -> Path | None:
     """Folder of a job that writes a `metrics.json`; its runner writes `dvc_metrics.json` beside it."""
-    named = [o for o in job.outputs if Path(o).name == "metrics.json"]
+    named = [o for o in job.outputs if Path(o).name == METRICS]
     return Path(named[0]).parent if named else None
 
 
@@ -374,7 +296,7 @@ def build(root: Path, configfiles: Sequence[str] = ()) -> dict[str, Any]:
             raise ValueError(f"two jobs map to the DVC stage name {job.name}")
         run_dir = _run_dir(job)
         if run_dir is not None and not any(p == run_dir or Path(p) in run_dir.parents for p in map(Path, outs)):
-            outs = sorted([*outs, (run_dir / METRICS_FILE).as_posix()])  # a summary in a shared folder
+            outs = sorted([*outs, (run_dir / DVC_METRICS).as_posix()])  # a summary in a shared folder
         inputs = sorted({f for fs in job.inputs.values() for f in fs})
         stage: dict[str, Any] = {"cmd": _cmd(job, configfiles), "deps": inputs + code_deps(job, root)}
         params = stage_params(config_keys(job, config), files)
@@ -384,7 +306,7 @@ def build(root: Path, configfiles: Sequence[str] = ()) -> dict[str, Any]:
         stages[job.name] = stage
     doc: dict[str, Any] = {"stages": stages}
     runs = [(job, _run_dir(job)) for job in jobs]
-    metrics = [(d / METRICS_FILE).as_posix() for _, d in runs if d is not None]
+    metrics = [(d / DVC_METRICS).as_posix() for _, d in runs if d is not None]
     if metrics:
         doc["metrics"] = metrics
     plots = _plots(runs)
@@ -411,8 +333,8 @@ def _plots(runs: Sequence[tuple[Job, Path | None]]) -> list[dict[str, Any]]:
                 by_set.setdefault(eval_set, []).append(run_dir)
     plots = []
     for eval_set, dirs in by_set.items():
-        roc = {(d / "plots" / f"roc_{eval_set}.csv").as_posix(): "tpr" for d in dirs}
-        confusion = {(d / "plots" / f"confusion_{eval_set}.csv").as_posix(): "predicted" for d in dirs}
+        roc = {(d / roc_file(eval_set)).as_posix(): "tpr" for d in dirs}
+        confusion = {(d / confusion_file(eval_set)).as_posix(): "predicted" for d in dirs}
         plots.append({f"roc_{eval_set}": {"template": "simple", "x": "fpr", "y": roc}})
         plots.append({f"confusion_{eval_set}": {"template": "confusion", "x": "actual", "y": confusion}})
     return plots
@@ -422,47 +344,6 @@ def render(doc: Mapping[str, Any]) -> str:
     import yaml
 
     return HEADER + yaml.safe_dump(dict(doc), sort_keys=False, default_flow_style=False, width=200)
-
-
-# ------------------------------------------------------------------------------------------ metrics
-def flat_metrics(metrics: Mapping[str, Any]) -> dict[str, dict[str, float]]:
-    """The headline numbers of a run's `metrics.json`, for `dvc metrics show/diff`.
-
-    An arm: `{<eval set>: {<metric>: point, ..., "P-Acc": attribute accuracy}}`; a cross-validation:
-    `{"cv": {<metric>_mean, <metric>_std}}`. Provenance, timing and CI bounds are left out, so two runs
-    that score the same show no difference.
-    """
-    if "eval" in metrics:
-        out: dict[str, dict[str, float]] = {}
-        for name, result in metrics["eval"].items():
-            row = {k: float(v) for k, v in result.get("metrics", {}).items() if _is_number(v)}
-            if _is_number((result.get("attributes") or {}).get("P-Acc")):
-                row["P-Acc"] = float(result["attributes"]["P-Acc"])
-            out[name] = row
-        return out
-    if "summary" in metrics:
-        return {
-            "cv": {
-                f"{k}_{stat}": float(v[stat])
-                for k, v in metrics["summary"].items()
-                for stat in ("mean", "std")
-                if _is_number(v.get(stat))
-            }
-        }
-    raise ValueError("metrics: expected a run's {'eval': ...} or a cross-validation's {'summary': ...}")
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
-
-
-def write_dvc_metrics(run_dir: str | Path, metrics: Mapping[str, Any] | None = None) -> Path:
-    """Write `<run_dir>/dvc_metrics.json` (declared under `metrics:` in dvc.yaml) from the run's metrics."""
-    run_dir = Path(run_dir)
-    metrics = read_json(run_dir / "metrics.json") if metrics is None else metrics
-    path = run_dir / METRICS_FILE
-    write_json(path, flat_metrics(metrics))
-    return path
 
 
 # ------------------------------------------------------------------------------------------ CLI

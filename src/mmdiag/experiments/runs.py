@@ -1,7 +1,6 @@
-"""What every trained run leaves behind, in one place: weights, history, predictions, metrics, provenance.
+"""What every trained run leaves behind: weights, history, predictions, metrics, provenance.
 
-Run folder: `model.pt` ({state, model_config}), `history.csv`, `predictions_<set>.csv`, `metrics.json`
-({run: provenance, eval: {set: {metrics, ci, attributes, n_samples, n_cases}}}), `run.json`.
+The files and their names are `mmdiag.run_folder`'s; this module evaluates a trained model and fills them.
 """
 
 from __future__ import annotations
@@ -16,7 +15,6 @@ import pandas as pd
 from torch import nn
 
 from mmdiag.config import config_hash
-from mmdiag.dvc_yaml import write_dvc_metrics
 from mmdiag.engine.checkpoint import save_checkpoint
 from mmdiag.experiments.context import Context
 from mmdiag.experiments.evaluation import (
@@ -31,7 +29,16 @@ from mmdiag.experiments.evaluation import (
 from mmdiag.experiments.provenance import provenance
 from mmdiag.io import atomic_path, write_json
 from mmdiag.models.encoders.timm_image import pretrained_report
-from mmdiag.reporting.dvc_plots import write_run_plots
+from mmdiag.run_folder import (
+    CHECKPOINTS,
+    HISTORY,
+    METRICS,
+    MODEL,
+    RUN_RECORD,
+    predictions_file,
+    write_dvc_metrics,
+    write_run_plots,
+)
 
 
 def evaluate_sets(
@@ -50,7 +57,7 @@ def evaluate_sets(
         samples = ctx.samples(path, partition, modalities)
         with inference_mode(model):
             pred = predict(model, samples, 256, tta=tta)
-        pred_csv = run_dir / f"predictions_{name}.csv"
+        pred_csv = run_dir / predictions_file(name)
         with atomic_path(pred_csv) as tmp:
             predictions_frame(pred, samples, ctx.labels).to_csv(tmp, index=False)
         write_run_plots(run_dir, pred_csv, ctx.labels, ctx.dataset.get("positive_label"))  # DVC plots
@@ -79,8 +86,8 @@ def finish_run(
     extra: Mapping[str, Any],
 ) -> dict[str, Any]:
     """Write weights, history, provenance and metrics of a finished run; returns the metrics record."""
-    save_checkpoint(run_dir / "model.pt", {"state": model.state_dict(), "model_config": dict(model_config)})
-    with atomic_path(run_dir / "history.csv") as tmp:
+    save_checkpoint(run_dir / MODEL, {"state": model.state_dict(), "model_config": dict(model_config)})
+    with atomic_path(run_dir / HISTORY) as tmp:
         pd.DataFrame(list(history)).to_csv(tmp, index=False)
     encoders = [m for m in model.modules() if hasattr(m, "pretrained_status")]
     record = provenance(
@@ -96,10 +103,10 @@ def finish_run(
             "pretrained": pretrained_report(encoders),
         },
     )
-    write_json(run_dir / "run.json", record)
+    write_json(run_dir / RUN_RECORD, record)
     metrics = {"run": record, "eval": dict(results)}
     write_dvc_metrics(run_dir, metrics)  # the flat headline metrics `dvc metrics show/diff` compare
-    write_json(run_dir / "metrics.json", metrics)  # last: it is the rule's declared output
+    write_json(run_dir / METRICS, metrics)  # last: it is the rule's declared output
     drop_checkpoints(run_dir)
     return metrics
 
@@ -107,4 +114,4 @@ def finish_run(
 def drop_checkpoints(run_dir: Path) -> None:
     """Remove a finished run's resume checkpoints (`ckpt/`): `model.pt` holds the final weights, and the
     per-phase best/last states would otherwise double a run's disk use."""
-    shutil.rmtree(run_dir / "ckpt", ignore_errors=True)
+    shutil.rmtree(run_dir / CHECKPOINTS, ignore_errors=True)

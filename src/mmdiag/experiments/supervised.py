@@ -30,6 +30,7 @@ from mmdiag.experiments.provenance import now
 from mmdiag.experiments.runs import evaluate_sets, finish_run
 from mmdiag.losses import build_loss
 from mmdiag.registry import MODELS
+from mmdiag.run_folder import CHECKPOINTS
 
 log = logging.getLogger(__name__)
 CLASS_COUNT_LOSSES = {"ldam": "class_counts", "ce_ldam": "class_counts", "logit_adjusted": "class_priors"}
@@ -136,7 +137,7 @@ def train_model(
         loss_fn,
         train,
         spec,
-        run_dir / "ckpt",
+        run_dir / CHECKPOINTS,
         evaluate=classification_evaluator(ctx, val, spec.batch_size),
         augment=augment,
         device=device,

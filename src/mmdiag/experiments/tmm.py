@@ -39,7 +39,6 @@ from torch import nn
 from mmdiag.cluster import ddp
 from mmdiag.config import deep_merge
 from mmdiag.data.batches import SampleSet
-from mmdiag.dvc_yaml import write_dvc_metrics
 from mmdiag.engine.checkpoint import checkpoint_identity, load_checkpoint, save_checkpoint
 from mmdiag.engine.device import device_description, pick_device
 from mmdiag.engine.seed import seed_everything
@@ -48,10 +47,11 @@ from mmdiag.experiments.context import Context
 from mmdiag.experiments.provenance import now
 from mmdiag.experiments.runs import drop_checkpoints, evaluate_sets, finish_run
 from mmdiag.experiments.supervised import build_objective, classification_evaluator, fit_spec
-from mmdiag.io import atomic_path, read_json, write_json
+from mmdiag.io import atomic_path
 from mmdiag.models.tmmnet import TMMNet, tmmnet
 from mmdiag.plan import resolve_modalities
 from mmdiag.registry import LOSSES
+from mmdiag.run_folder import CHECKPOINTS, CV_EVAL_SET_INPUTS, HISTORY, STAGE1, eval_sets
 
 log = logging.getLogger(__name__)
 GUIDANCE_TERMS = {"stage1": {"clip"}, "stage2": {"proto", "attr"}, "attributes": {"attr"}}
@@ -264,16 +264,16 @@ def train_stage1(ctx: Context, encoder: str, modality: str, split_path: str | Pa
         loss_fn,
         train,
         spec,
-        out_dir / "ckpt",
+        out_dir / CHECKPOINTS,
         evaluate=evaluate,
         augment=ctx.augment(),
         device=pick_device(ctx.config["trainer"].get("device", "auto")),
         fingerprint=ctx.fingerprint("stage1", cfg, spec.__dict__, str(split_path)),
         desc=f"stage1 {encoder}/{modality}",
     )
-    path = out_dir / "stage1.pt"
+    path = out_dir / STAGE1
     if ddp.is_main():  # under torchrun only rank 0 writes; the others wait until the file is there
-        with atomic_path(out_dir / "history.csv") as tmp:
+        with atomic_path(out_dir / HISTORY) as tmp:
             pd.DataFrame(result.history).to_csv(tmp, index=False)
         save_checkpoint(
             path, {"state": stage1_state(model.cpu(), modality), "model_config": cfg, "best_epoch": result.best_epoch}
@@ -358,7 +358,7 @@ def train_arm(
             loss_fn,
             train,
             spec,
-            run_dir / "ckpt" / phase,
+            run_dir / CHECKPOINTS / phase,
             evaluate=evaluate,
             params=params,
             augment=augment,
@@ -451,26 +451,4 @@ def cv_fold(ctx: Context, arm: str, encoder: str, split_path: str | Path, run_di
     schedule = ctx.config["tmmnet"]["cv"].get("schedule")
     if schedule:  # a lighter schedule for the k x centres CV runs (CPU scale); the paper preset leaves it unset
         ctx = Context(deep_merge(ctx.config, {"tmmnet": {"schedule": schedule}}), ctx.cache)
-    return train_arm(ctx, arm, encoder, split_path, {"test": (split_path, "test")}, run_dir)
-
-
-def summarize_cv(fold_metrics: Sequence[str | Path], out: str | Path) -> dict[str, Any]:
-    """Per-fold test metrics and their mean / sample std over folds (one centre of Table 4)."""
-    runs = [read_json(p) for p in fold_metrics]
-    folds = [r["eval"]["test"]["metrics"] for r in runs]
-    frame = pd.DataFrame(folds)
-    summary = {
-        k: {"mean": float(frame[k].mean()), "std": float(frame[k].std(ddof=1)) if len(frame) > 1 else 0.0}
-        for k in frame.columns
-    }
-    record = {
-        "arm": runs[0]["run"]["arm"],
-        "encoder": runs[0]["run"]["encoder"],
-        "folds": folds,
-        "summary": summary,
-        "splits": [r["run"]["split"] for r in runs],
-        "fold_runs": [str(p) for p in fold_metrics],
-    }
-    write_dvc_metrics(Path(out).parent, record)  # mean/std per metric for `dvc metrics show`
-    write_json(out, record)
-    return record
+    return train_arm(ctx, arm, encoder, split_path, eval_sets({"split": split_path}, CV_EVAL_SET_INPUTS), run_dir)

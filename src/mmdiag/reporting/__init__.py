@@ -10,6 +10,5 @@
 - `catalog`: the fixed table and figure names, their builders and captions (`builders` imports them all);
 - `tmm_tables`, `tmm_figures`: TMM-Net's Tables 1-4 and Figures 5-8;
 - `figures`: the plotting functions and one style for every figure;
-- `dvc_plots`: per-run ROC and confusion data for `dvc plots`;
 - `overview`: one HTML page per study (all its tables and figures) for the Snakemake report.
 """

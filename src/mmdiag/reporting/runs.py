@@ -2,10 +2,11 @@
 
 A run folder is what `mmdiag.experiments.tmm.train_arm` (and every later study) writes: `metrics.json`
 (`run` record + `eval.<set>.{metrics,ci,attributes,warnings}`), `run.json`, `predictions_<set>.csv`,
-`history.csv` and `model.pt`. Reporting only reads these files, so tables and figures never depend on
-training code. A damaged input (garbage JSON, a truncated CSV, a record without the keys a table needs)
-raises `CorruptInputError`: one line naming the file and `snakemake <metrics.json> --force`, the command
-that rebuilds it (predictions are written by the job whose declared output is the `metrics.json`).
+`history.csv` and `model.pt` (the names are `mmdiag.run_folder`'s). Reporting only reads these files, so
+tables and figures never depend on training code. A damaged input (garbage JSON, a truncated CSV, a record
+without the keys a table needs) raises `CorruptInputError`: one line naming the file and
+`snakemake <metrics.json> --force`, the command that rebuilds it (predictions are written by the job whose
+declared output is the `metrics.json`).
 """
 
 from __future__ import annotations
@@ -19,9 +20,11 @@ from typing import Any, Self
 
 import pandas as pd
 
+from mmdiag.data.format import positive_index
 from mmdiag.engine.checkpoint import load_json_input, read_metrics_json, rebuild_hint
 from mmdiag.errors import CorruptInputError
 from mmdiag.io import file_sha256
+from mmdiag.run_folder import HISTORY, METRICS, MODEL, RUN_RECORD, predictions_file
 
 
 @dataclass(frozen=True)
@@ -94,7 +97,7 @@ class Run(MetricsFile):
     @cached_property
     def record(self) -> dict[str, Any]:
         """The provenance record (`run.json`, else the copy inside `metrics.json`)."""
-        path = self.dir / "run.json"
+        path = self.dir / RUN_RECORD
         record = load_json_input(path) if path.exists() else self.metrics.get("run")
         if not isinstance(record, dict):
             raise self.corrupt("the run record is not a mapping", path if path.exists() else None)
@@ -151,7 +154,7 @@ class Run(MetricsFile):
 
     def predictions(self, evalset: str, labels: Iterable[str] | None = None) -> pd.DataFrame:
         """`predictions_<set>.csv`: `case_id`, `y` (class index) and `p_<label>` columns (all of `labels`)."""
-        path = self.dir / f"predictions_{evalset}.csv"
+        path = self.dir / predictions_file(evalset)
         frame = self._csv(path)
         probs = [c for c in frame.columns if c.startswith("p_")] if labels is None else [f"p_{x}" for x in labels]
         missing = [c for c in ("case_id", "y", *probs) if c not in frame.columns]
@@ -165,7 +168,7 @@ class Run(MetricsFile):
         return frame
 
     def history(self) -> pd.DataFrame:
-        return self._csv(self.dir / "history.csv")
+        return self._csv(self.dir / HISTORY)
 
     def _csv(self, path: Path) -> pd.DataFrame:
         if not path.exists():
@@ -179,7 +182,7 @@ class Run(MetricsFile):
 
     @property
     def model_path(self) -> Path:
-        return self.dir / "model.pt"
+        return self.dir / MODEL
 
 
 @dataclass
@@ -206,7 +209,7 @@ class CVRun(MetricsFile):
     @property
     def folds(self) -> list[Run]:
         """Fold runs in fold order (`fold<i>/metrics.json`)."""
-        return [Run.load(self.dir / f"fold{i}" / "metrics.json") for i in range(len(self.metrics["folds"]))]
+        return [Run.load(self.dir / f"fold{i}" / METRICS) for i in range(len(self.metrics["folds"]))]
 
     def fold_values(self, key: str) -> list[float]:
         return [_float(f.get(key)) for f in self.metrics["folds"]]
@@ -232,7 +235,7 @@ def dataset_labels(meta: str | Path) -> tuple[list[str], int]:
     """Class names of the cache's `meta.json` and the positive class index (`positive_label`, else the last)."""
     ds = read_meta(meta)["dataset"]
     labels = list(ds["labels"])
-    return labels, labels.index(ds["positive_label"]) if ds.get("positive_label") else len(labels) - 1
+    return labels, positive_index(labels, ds.get("positive_label"))
 
 
 def _float(value: Any) -> float:

@@ -7,8 +7,8 @@ from typing import Any
 
 from matplotlib.figure import Figure
 
+from mmdiag.eval.curves import predicted_labels
 from mmdiag.reporting.catalog import figure
-from mmdiag.reporting.curves import predicted_labels
 from mmdiag.reporting.figures.confusion import plot_confusion
 from mmdiag.reporting.figures.style import panels, suptitle
 from mmdiag.reporting.runs import Run, any_synthetic, dataset_labels

@@ -11,8 +11,8 @@ from typing import Any
 import numpy as np
 from matplotlib.figure import Figure
 
+from mmdiag.eval.curves import macro_roc_points, predicted_labels, roc_input, roc_points
 from mmdiag.reporting.catalog import figure
-from mmdiag.reporting.curves import macro_roc_points, predicted_labels, roc_input, roc_points
 from mmdiag.reporting.figures.confusion import plot_confusion
 from mmdiag.reporting.figures.curves import plot_history
 from mmdiag.reporting.figures.embedding import plot_embedding, tsne

@@ -51,7 +51,9 @@ def complete_cases_split(ctx: Context, split: str, modalities: list[str], out_di
 
 
 def _test_set(split: str) -> dict[str, tuple[str, str]]:
-    return {"single_centre": (split, "test")}
+    from mmdiag.run_folder import eval_sets
+
+    return eval_sets({"split": split})
 
 
 def fusion_study(config: dict[str, Any], meta: str, split: str, summary: str, study: str, **_: Any) -> None:
@@ -120,7 +122,7 @@ def dualbranch(config: dict[str, Any], meta: str, split: str, metrics: str, stag
         def init(model: torch.nn.Module) -> None:
             model.load_unimodal(states)
 
-    eval_sets = _test_set(split)
-    if inputs.get("external"):
-        eval_sets["multi_centre"] = (inputs["external"], "test")
-    train_model(ctx, run, split, eval_sets, Path(metrics).parent, init=init)
+    from mmdiag.run_folder import eval_sets
+
+    sets = eval_sets({"split": split, "external": inputs.get("external")})
+    train_model(ctx, run, split, sets, Path(metrics).parent, init=init)

@@ -46,12 +46,11 @@ def train_arm(
 ) -> None:
     """One arm on the single-centre split, evaluated in-centre (`test`) and on the other centre (`external`)."""
     from mmdiag.experiments.tmm import train_arm as run
+    from mmdiag.run_folder import eval_sets
 
-    eval_sets = {"single_centre": (split, "test")}
-    if external:
-        eval_sets["multi_centre"] = (external, "test")
     stage1 = {k.removeprefix("stage1_"): v for k, v in inputs.items() if k.startswith("stage1_")}
-    run(_context(config, meta, seed), arm, encoder, split, eval_sets, Path(metrics).parent, stage1 or None)
+    sets = eval_sets({"split": split, "external": external})
+    run(_context(config, meta, seed), arm, encoder, split, sets, Path(metrics).parent, stage1 or None)
 
 
 def cv_fold(config: dict[str, Any], meta: str, split: str, metrics: str, seed: str | None = None, **_: Any) -> None:
@@ -64,6 +63,6 @@ def cv_fold(config: dict[str, Any], meta: str, split: str, metrics: str, seed: s
 
 def cross_validate(config: dict[str, Any], folds: list[str], metrics: str, **_: Any) -> None:
     """Collect one centre's folds into its CV summary (no training: the folds are their own jobs)."""
-    from mmdiag.experiments.tmm import summarize_cv
+    from mmdiag.experiments.cv_summary import summarize_cv
 
     summarize_cv(list(folds), metrics)

@@ -1,7 +1,7 @@
 """Plot data without plotting: ROC points and confusion pairs from a predictions frame.
 
 Kept free of matplotlib and scikit-learn imports because every training run writes its DVC plot files at
-the end (`dvc_plots.write_run_plots`), and a job should not pay ~2 s of imports for two small CSVs. The
+the end (`mmdiag.run_folder.write_run_plots`), and a job should not pay ~2 s of imports for two small CSVs. The
 ROC points equal scikit-learn's `roc_curve` without dropping collinear points (tested against it).
 """
 
