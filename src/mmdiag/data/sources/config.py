@@ -1,7 +1,8 @@
 """Checking a source's config section against its schema fragment and filling in the defaults.
 
-Each source publishes `<SOURCE>_SCHEMA` (JSON Schema draft 2020-12, every key with type, description
-and default) which the pipeline's config schema embeds under `dataset.<source>`. Sources call
+Each source states its section as a dataclass (`mmdiag.config.fields`: every key with its default,
+description and limits) and publishes the fragment derived from it, `<SOURCE>_SCHEMA` (JSON Schema
+draft 2020-12), which the pipeline's config schema embeds under `dataset.<source>`. Sources call
 `resolve_config` too, so the library behaves the same when called without the pipeline.
 """
 
@@ -15,19 +16,6 @@ from typing import Any
 import jsonschema
 
 from mmdiag.errors import ConfigError
-
-
-def object_schema(description: str, properties: dict[str, dict[str, Any]], required: tuple[str, ...] = ()) -> dict:
-    """A closed object schema fragment (unknown keys are errors: a typo must not pass silently)."""
-    schema: dict[str, Any] = {
-        "type": "object",
-        "description": description,
-        "additionalProperties": False,
-        "properties": properties,
-    }
-    if required:
-        schema["required"] = list(required)
-    return schema
 
 
 def resolve_config(cfg: Mapping[str, Any] | None, schema: Mapping[str, Any], where: str) -> dict[str, Any]:

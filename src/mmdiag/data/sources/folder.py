@@ -13,39 +13,37 @@ import posixpath
 import shutil
 import sys
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from tqdm import tqdm
 
+from mmdiag.config.fields import Section, object_schema, option
 from mmdiag.data.byo import atomic_dir, load_dataset
 from mmdiag.data.format import CASES_CSV, DATASET_YAML, IMAGES_CSV, REPORTS_CSV, DatasetSpec
-from mmdiag.data.sources.config import object_schema, resolve_config
+from mmdiag.data.sources.config import resolve_config
 from mmdiag.data.sources.paths import inside
 from mmdiag.errors import ConfigError, DataFormatError
 
+
+@dataclass(frozen=True)
+class FolderConfig(Section):
+    """`dataset.folder`: which folder, and how its files are brought in."""
+
+    path: str | None = option(
+        None, "the folder holding dataset.yaml, cases.csv, images.csv and optionally reports.csv (required)"
+    )
+    link: str = option(
+        "copy",
+        "copy the files, or hard-link them (no extra space; falls back to copying across file systems)",
+        enum=["copy", "hardlink"],
+    )
+    validate: bool = option(True, "check the folder against the BYO format before using it")
+
+
 FOLDER_SCHEMA: dict[str, Any] = object_schema(
-    "An existing dataset folder in the BYO format (docs/data_format.md), validated and copied in.",
-    {
-        "path": {
-            "type": ["string", "null"],
-            "default": None,
-            "description": "the folder holding dataset.yaml, cases.csv, images.csv and optionally reports.csv "
-            "(required)",
-        },
-        "link": {
-            "type": "string",
-            "enum": ["copy", "hardlink"],
-            "default": "copy",
-            "description": "copy the files, or hard-link them (no extra space; falls back to copying "
-            "across file systems)",
-        },
-        "validate": {
-            "type": "boolean",
-            "default": True,
-            "description": "check the folder against the BYO format before using it",
-        },
-    },
+    FolderConfig, "An existing dataset folder in the BYO format (docs/data_format.md), validated and copied in."
 )
 
 

@@ -12,15 +12,17 @@ import math
 import sys
 import zipfile
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 from tqdm import tqdm
 
+from mmdiag.config.fields import Section, object_schema, option
 from mmdiag.data.byo import atomic_dir, write_tables
 from mmdiag.data.format import DatasetSpec, ModalitySpec
-from mmdiag.data.sources.config import download_dir, object_schema, resolve_config
+from mmdiag.data.sources.config import download_dir, resolve_config
 from mmdiag.data.sources.download import RemoteFile, fetch_all, mirror_url
 from mmdiag.data.sources.paths import inside, safe_component
 from mmdiag.data.sources.sampling import stratified_subsample
@@ -63,52 +65,44 @@ DX_TYPE_PHRASES = {
 }
 DEFAULT_CENTRE = "ham10000"
 
+
+@dataclass(frozen=True)
+class Ham10000Config(Section):
+    """`dataset.ham10000`: where the official files are, and what each case's report says."""
+
+    download_dir: str | None = option(
+        None,
+        "folder holding (or receiving) HAM10000_metadata.csv and the two image zips; files there with the "
+        "published MD5 are used without network access; null: <dataset folder's parent>/downloads/ham10000",
+    )
+    url_override: str | None = option(
+        None,
+        "base URL of a mirror serving the three files under their official names (null: the Harvard "
+        "Dataverse access URLs)",
+    )
+    max_cases: int | None = option(
+        None,
+        "keep at most this many lesions, a seeded subsample stratified by diagnosis (null: all 7,470)",
+        minimum=1,
+    )
+    seed: int = option(0, "seed of the max_cases subsample")
+    report_fields: list[str] = option(
+        list(REPORT_FIELDS),
+        "metadata written into each report; drop dx_type for a text that does not reveal how (hence partly "
+        "what) the diagnosis was made",
+        items={"enum": list(REPORT_FIELDS)},
+        uniqueItems=True,
+    )
+    name: str | None = option(
+        None, "dataset name (null: ham10000, or ham10000_max<N> with max_cases)", pattern="^[a-z0-9_]+$"
+    )
+    timeout_s: float = option(5, "seconds allowed for connecting and for each network read", exclusiveMinimum=0)
+
+
 HAM10000_SCHEMA: dict[str, Any] = object_schema(
+    Ham10000Config,
     "HAM10000 dermatoscopy (7 classes) from its official Harvard Dataverse files; one case per lesion, "
     "a templated report per case from the metadata.",
-    {
-        "download_dir": {
-            "type": ["string", "null"],
-            "default": None,
-            "description": "folder holding (or receiving) HAM10000_metadata.csv and the two image "
-            "zips; files there with the published MD5 are used without network "
-            "access; null: <dataset folder's parent>/downloads/ham10000",
-        },
-        "url_override": {
-            "type": ["string", "null"],
-            "default": None,
-            "description": "base URL of a mirror serving the three files under their official "
-            "names (null: the Harvard Dataverse access URLs)",
-        },
-        "max_cases": {
-            "type": ["integer", "null"],
-            "minimum": 1,
-            "default": None,
-            "description": "keep at most this many lesions, a seeded subsample stratified by "
-            "diagnosis (null: all 7,470)",
-        },
-        "seed": {"type": "integer", "default": 0, "description": "seed of the max_cases subsample"},
-        "report_fields": {
-            "type": "array",
-            "items": {"enum": list(REPORT_FIELDS)},
-            "uniqueItems": True,
-            "default": list(REPORT_FIELDS),
-            "description": "metadata written into each report; drop dx_type for a text that does "
-            "not reveal how (hence partly what) the diagnosis was made",
-        },
-        "name": {
-            "type": ["string", "null"],
-            "pattern": "^[a-z0-9_]+$",
-            "default": None,
-            "description": "dataset name (null: ham10000, or ham10000_max<N> with max_cases)",
-        },
-        "timeout_s": {
-            "type": "number",
-            "exclusiveMinimum": 0,
-            "default": 5,
-            "description": "seconds allowed for connecting and for each network read",
-        },
-    },
 )
 
 

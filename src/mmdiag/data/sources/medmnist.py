@@ -10,6 +10,7 @@ later one (test, then val), see `sources.duplicates`.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import re
 import sys
@@ -23,9 +24,10 @@ import pandas as pd
 from PIL import Image
 from tqdm import tqdm
 
+from mmdiag.config.fields import Section, object_schema, option
 from mmdiag.data.byo import atomic_dir, write_tables
 from mmdiag.data.format import DatasetSpec, ModalitySpec
-from mmdiag.data.sources.config import download_dir, object_schema, resolve_config
+from mmdiag.data.sources.config import download_dir, resolve_config
 from mmdiag.data.sources.download import RemoteFile, fetch, mirror_url
 from mmdiag.data.sources.duplicates import group_shared_images
 from mmdiag.data.sources.npz import NpzArchive
@@ -65,78 +67,95 @@ DUPLICATES_NOTE = (
 )
 
 
-def shared_schema_keys(unit: str, seeded: str) -> dict[str, dict[str, Any]]:
-    """Config keys every MedMNIST-based source has.
+def shared_fields(unit: str, seeded: str, size: int = 28) -> list[tuple[str, Any, Any]]:
+    """Config keys every MedMNIST-based source has, as `dataclasses.make_dataclass` fields.
 
     Args:
         unit: what one case is (samples, pairs), for the descriptions.
         seeded: what the seed drives, for the descriptions.
+        size: the default image side.
     """
-    return {
-        "size": {
-            "type": "integer",
-            "enum": list(SIZES),
-            "default": 28,
-            "description": "image side in pixels; 64/128/224 are the MedMNIST+ files of the same samples",
-        },
-        "max_per_split": {
-            "type": ["integer", "null"],
-            "minimum": 1,
-            "default": None,
-            "description": f"keep at most this many {unit} per official split, drawn with a "
-            "seeded, label-stratified subsample (null: all)",
-        },
-        "seed": {
-            "type": "integer",
-            "default": 0,
-            "description": f"seed of every random choice of the conversion ({seeded})",
-        },
-        "name": {
-            "type": ["string", "null"],
-            "pattern": "^[a-z0-9_]+$",
-            "default": None,
-            "description": "dataset name (results/<name>/); null: derived from the flags, size and max_per_split",
-        },
-        "download_dir": {
-            "type": ["string", "null"],
-            "default": None,
-            "description": "folder holding (or receiving) the official .npz files; a file there "
-            "with the published MD5 is used without any network access; null: "
-            "<dataset folder's parent>/downloads/medmnist",
-        },
-        "url_override": {
-            "type": ["string", "null"],
-            "default": None,
-            "description": "base URL of a mirror serving the .npz files under their official "
-            "names (null: the Zenodo URLs in medmnist.info.INFO)",
-        },
-        "timeout_s": {
-            "type": "number",
-            "exclusiveMinimum": 0,
-            "default": 5,
-            "description": "seconds allowed for connecting and for each network read",
-        },
-    }
+    return [
+        (
+            "size",
+            int,
+            option(
+                size, "image side in pixels; 64/128/224 are the MedMNIST+ files of the same samples", enum=list(SIZES)
+            ),
+        ),
+        (
+            "max_per_split",
+            int | None,
+            option(
+                None,
+                f"keep at most this many {unit} per official split, drawn with a seeded, label-stratified subsample "
+                "(null: all)",
+                minimum=1,
+            ),
+        ),
+        ("seed", int, option(0, f"seed of every random choice of the conversion ({seeded})")),
+        (
+            "name",
+            str | None,
+            option(
+                None,
+                "dataset name (results/<name>/); null: derived from the flags, size and max_per_split",
+                pattern="^[a-z0-9_]+$",
+            ),
+        ),
+        (
+            "download_dir",
+            str | None,
+            option(
+                None,
+                "folder holding (or receiving) the official .npz files; a file there with the published MD5 is used "
+                "without any network access; null: <dataset folder's parent>/downloads/medmnist",
+            ),
+        ),
+        (
+            "url_override",
+            str | None,
+            option(
+                None,
+                "base URL of a mirror serving the .npz files under their official names (null: the Zenodo URLs in "
+                "medmnist.info.INFO)",
+            ),
+        ),
+        ("timeout_s", float, option(5, "seconds allowed for connecting and for each network read", exclusiveMinimum=0)),
+    ]
 
 
+MedmnistConfig = dataclasses.make_dataclass(
+    "MedmnistConfig",
+    [
+        (
+            "flag",
+            str,
+            option(
+                "pathmnist",
+                "the subset, as named in medmnist.info.INFO (2D, single-label: e.g. pathmnist, dermamnist, "
+                "organamnist, bloodmnist, breastmnist)",
+                pattern="^[a-z0-9]+$",
+            ),
+        ),
+        *shared_fields("samples", "subsampling"),
+        (
+            "positive_label",
+            str | None,
+            option(
+                None,
+                "binary subsets only: the class SEN/recall refer to (null: the class whose name does not contain "
+                "'normal', else the last class)",
+            ),
+        ),
+    ],
+    bases=(Section,),
+    frozen=True,
+    namespace={"__module__": __name__, "__doc__": "`dataset.medmnist`: which subset, at which size, how many."},
+)
 MEDMNIST_SCHEMA: dict[str, Any] = object_schema(
+    MedmnistConfig,
     "One 2D MedMNIST subset converted to the BYO format (one sample = one case, official splits kept).",
-    {
-        "flag": {
-            "type": "string",
-            "pattern": "^[a-z0-9]+$",
-            "default": "pathmnist",
-            "description": "the subset, as named in medmnist.info.INFO (2D, single-label: e.g. pathmnist, "
-            "dermamnist, organamnist, bloodmnist, breastmnist)",
-        },
-        **shared_schema_keys("samples", "subsampling"),
-        "positive_label": {
-            "type": ["string", "null"],
-            "default": None,
-            "description": "binary subsets only: the class SEN/recall refer to (null: the class "
-            "whose name does not contain 'normal', else the last class)",
-        },
-    },
 )
 
 

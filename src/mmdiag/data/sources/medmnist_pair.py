@@ -19,6 +19,7 @@ puts one image on both sides; MedMNIST has no text, so no reports.csv is written
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -27,9 +28,10 @@ import numpy as np
 import pandas as pd
 
 import mmdiag.data.sources.medmnist as mm
+from mmdiag.config.fields import Section, object_schema, option
 from mmdiag.data.byo import atomic_dir, write_tables
 from mmdiag.data.format import DatasetSpec, ModalitySpec
-from mmdiag.data.sources.config import download_dir, object_schema, resolve_config
+from mmdiag.data.sources.config import download_dir, resolve_config
 from mmdiag.data.sources.download import fetch_all
 from mmdiag.data.sources.npz import NpzArchive
 from mmdiag.data.sources.sampling import cycled_draw
@@ -82,37 +84,51 @@ PAIRING_POLICIES: dict[str, tuple[Callable[..., np.ndarray], str]] = {
     ),
 }
 
-_PAIR_KEYS = mm.shared_schema_keys("pairs", "subsampling and pairing")
-_PAIR_KEYS["size"] = {**_PAIR_KEYS["size"], "default": 64}
+MedmnistPairConfig = dataclasses.make_dataclass(
+    "MedmnistPairConfig",
+    [
+        (
+            "flags",
+            list[str],
+            option(
+                ["pathmnist", "organamnist"],
+                "[primary, secondary] MedMNIST subsets; the primary gives the label",
+                items={"type": "string", "pattern": "^[a-z0-9]+$"},
+                minItems=2,
+                maxItems=2,
+            ),
+        ),
+        (
+            "modalities",
+            list[str],
+            option(
+                ["path", "organ"],
+                "modality keys of the primary and secondary images",
+                items={"type": "string", "pattern": "^[a-z0-9_]+$"},
+                minItems=2,
+                maxItems=2,
+            ),
+        ),
+        (
+            "pairing",
+            str,
+            option(
+                "random_same_split",
+                "pairing policy: random_same_split (secondary independent of the label) or class_aligned "
+                "(secondary class = primary class mod K2)",
+                enum=list(PAIRING_POLICIES),
+            ),
+        ),
+        *mm.shared_fields("pairs", "subsampling and pairing", size=64),
+    ],
+    bases=(Section,),
+    frozen=True,
+    namespace={"__module__": __name__, "__doc__": "`dataset.medmnist_pair`: which two subsets, paired how."},
+)
 MEDMNIST_PAIR_SCHEMA: dict[str, Any] = object_schema(
+    MedmnistPairConfig,
     "Two unrelated 2D MedMNIST subsets paired by an explicit, seeded policy into one two-modality dataset "
     "(label = the first subset's label). The pairs are NOT corresponding samples.",
-    {
-        "flags": {
-            "type": "array",
-            "items": {"type": "string", "pattern": "^[a-z0-9]+$"},
-            "minItems": 2,
-            "maxItems": 2,
-            "default": ["pathmnist", "organamnist"],
-            "description": "[primary, secondary] MedMNIST subsets; the primary gives the label",
-        },
-        "modalities": {
-            "type": "array",
-            "items": {"type": "string", "pattern": "^[a-z0-9_]+$"},
-            "minItems": 2,
-            "maxItems": 2,
-            "default": ["path", "organ"],
-            "description": "modality keys of the primary and secondary images",
-        },
-        "pairing": {
-            "type": "string",
-            "enum": list(PAIRING_POLICIES),
-            "default": "random_same_split",
-            "description": "pairing policy: random_same_split (secondary independent of the label) "
-            "or class_aligned (secondary class = primary class mod K2)",
-        },
-        **_PAIR_KEYS,
-    },
 )
 
 

@@ -1,8 +1,9 @@
 """Configuration of the synthetic dataset: typed dataclasses, device presets, the JSON schema and a checker.
 
 The dataclass fields are the single source of truth: each carries its default, a one-line description and
-its limits, from which both `SYNTHETIC_SCHEMA` (embedded by the pipeline under `dataset.synthetic`) and
-`SyntheticConfig.from_dict` (which names the offending key in every error) are derived.
+its limits (`mmdiag.config.fields.option`), from which both `SYNTHETIC_SCHEMA` (embedded by the pipeline
+under `dataset.synthetic`) and `SyntheticConfig.from_dict` (which names the offending key in every error)
+are derived with the shared helpers of `mmdiag.config.fields`.
 
 Device settings work as overrides: a centre names a device preset (`um2r`, like an Olympus UM-2R 12 MHz
 miniprobe with its endoscopy processor, or `um3r`, 20 MHz) and may override single settings under `eus:` /
@@ -13,22 +14,25 @@ harmless when a validator fills them in.
 from __future__ import annotations
 
 import dataclasses
-import re
-import types
 import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from mmdiag.config.fields import (
+    Section,
+    check_keys,
+    convert,
+    convert_fields,
+    field_schema,
+    object_schema,
+    option,
+    plain,
+)
 from mmdiag.data.synthetic.generative import DEFAULT_TABLES, LABELS, VOCABULARIES, GenerativeModel
 from mmdiag.errors import ConfigError
 
 CONFIG_PREFIX = "dataset.synthetic"
-
-
-def option(default: Any, doc: str, **limits: Any) -> Any:
-    """A dataclass field with an immutable default, its schema description and limits (minimum, enum...)."""
-    return field(default=default, metadata={"doc": doc, **limits})
 
 
 @dataclass(frozen=True)
@@ -119,8 +123,11 @@ _DEFAULT_DEVICE_BY_CENTRE = {"centre_a": "um2r", "centre_b": "um3r"}
 
 
 @dataclass(frozen=True)
-class CentreConfig:
+class CentreConfig(Section):
     """One centre (hospital / device): its cases and how its devices render them."""
+
+    REQUIRED = ("name", "n_cases")
+    REQUIRED_FIRST = True
 
     name: str = option("centre_a", "centre name written to cases.csv", pattern=r"^[A-Za-z0-9_-]+$")
     n_cases: int = option(240, "number of cases (patients, one lesion each)", minimum=1, maximum=100000)
@@ -215,7 +222,7 @@ class SyntheticConfig:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain, YAML-safe mapping of the resolved config (every device setting filled in)."""
-        return _plain(dataclasses.asdict(self))
+        return plain(self)
 
     def images_for(self, centre: CentreConfig) -> int:
         """Images per modality per case at `centre`."""
@@ -225,98 +232,19 @@ class SyntheticConfig:
 # --------------------------------------------------------------------------- checking and conversion
 
 
-def _plain(value: Any) -> Any:
-    if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    return value
-
-
-def _type_name(hint: Any) -> str:
-    return {int: "int", float: "number", str: "string", bool: "bool"}.get(hint, str(hint))
-
-
-def _check_limits(value: Any, meta: Mapping[str, Any], path: str) -> None:
-    if "enum" in meta and value not in meta["enum"]:
-        raise ConfigError(f"{path}: {value!r} is not one of {meta['enum']}")
-    if value is None:
-        return
-    if "pattern" in meta and not re.fullmatch(meta["pattern"], value):
-        raise ConfigError(f"{path}: {value!r} does not match {meta['pattern']}")
-    checks = [
-        ("minimum", lambda v, lim: v >= lim, ">="),
-        ("maximum", lambda v, lim: v <= lim, "<="),
-        ("exclusiveMinimum", lambda v, lim: v > lim, ">"),
-        ("exclusiveMaximum", lambda v, lim: v < lim, "<"),
-    ]
-    for key, ok, op in checks:
-        if key in meta and isinstance(value, int | float) and not ok(value, meta[key]):
-            raise ConfigError(f"{path}: {value!r} must be {op} {meta[key]}")
-
-
-def _convert(value: Any, hint: Any, meta: Mapping[str, Any], path: str) -> Any:
-    """Convert one value to `hint` (int, float, str, fixed tuples, optionals), checking its limits."""
-    origin, args = typing.get_origin(hint), typing.get_args(hint)
-    if origin in (typing.Union, types.UnionType):
-        if value is None:
-            _check_limits(value, meta, path)
-            return None
-        return _convert(value, next(a for a in args if a is not type(None)), meta, path)
-    if origin is tuple:
-        if not isinstance(value, list | tuple) or len(value) != len(args):
-            raise ConfigError(f"{path}: expected a list of {len(args)} {_type_name(args[0])}s, got {value!r}")
-        return tuple(_convert(v, a, meta, f"{path}[{i}]") for i, (v, a) in enumerate(zip(value, args)))
-    if hint is int:
-        ok = isinstance(value, int) and not isinstance(value, bool)
-    elif hint is float:
-        ok = isinstance(value, int | float) and not isinstance(value, bool)
-        value = float(value) if ok else value
-    elif hint is str:
-        ok = isinstance(value, str)
-    elif hint is bool:
-        ok = isinstance(value, bool)
-    else:  # pragma: no cover - a field type this checker was not taught
-        raise TypeError(f"{path}: unsupported field type {hint}")
-    if not ok:
-        raise ConfigError(f"{path}: expected {_type_name(hint)}, got {value!r}")
-    _check_limits(value, meta, path)
-    return value
-
-
-def _check_keys(d: Any, cls: type, path: str) -> None:
-    if not isinstance(d, Mapping):
-        raise ConfigError(f"{path}: expected a mapping, got {d!r}")
-    known = [f.name for f in dataclasses.fields(cls)]
-    for key in d:
-        if key not in known:
-            raise ConfigError(f"{path}.{key}: unknown key (known: {', '.join(known)})")
-
-
 def _build_device(cls: type, preset: Any, d: Any, path: str) -> Any:
     """A device dataclass: the preset with the non-null entries of `d` applied."""
     d = {} if d is None else d
-    _check_keys(d, cls, path)
-    hints = typing.get_type_hints(cls)
-    changes = {
-        f.name: _convert(d[f.name], hints[f.name], f.metadata, f"{path}.{f.name}")
-        for f in dataclasses.fields(cls)
-        if d.get(f.name) is not None
-    }
-    return dataclasses.replace(preset, **changes)
+    check_keys(d, cls, path)
+    return dataclasses.replace(preset, **convert_fields(cls, d, path, keep_none=False))
 
 
 def _build_centre(d: Any, path: str) -> CentreConfig:
-    _check_keys(d, CentreConfig, path)
-    for required in ("name", "n_cases"):
+    check_keys(d, CentreConfig, path)
+    for required in CentreConfig.REQUIRED:
         if required not in d:
             raise ConfigError(f"{path}.{required}: required key is missing")
-    hints = typing.get_type_hints(CentreConfig)
-    values = {
-        f.name: _convert(d[f.name], hints[f.name], f.metadata, f"{path}.{f.name}")
-        for f in dataclasses.fields(CentreConfig)
-        if f.name not in ("eus", "wle") and f.name in d
-    }
+    values = convert_fields(CentreConfig, d, path, skip=("eus", "wle"))
     device = values.get("device") or _DEFAULT_DEVICE_BY_CENTRE.get(values["name"], "um2r")
     description, eus_preset, wle_preset = DEVICE_PRESETS[device]
     values["device"] = device
@@ -340,7 +268,7 @@ def _build_tables(d: Any, path: str) -> dict[str, dict[str, tuple[float, ...]]]:
         tables[column] = {}
         for label in LABELS:
             where = f"{path}.{column}.{label}"
-            probs = _convert(rows[label], tuple[(float,) * len(values)], {"minimum": 0, "maximum": 1}, where)
+            probs = convert(rows[label], tuple[(float,) * len(values)], {"minimum": 0, "maximum": 1}, where)
             if abs(sum(probs) - 1.0) > 1e-6:
                 raise ConfigError(f"{where}: probabilities of {list(values)} must sum to 1, got {sum(probs):.6g}")
             tables[column][label] = probs
@@ -348,26 +276,19 @@ def _build_tables(d: Any, path: str) -> dict[str, dict[str, tuple[float, ...]]]:
 
 
 def _build(cls: type[SyntheticConfig], d: Any, path: str) -> SyntheticConfig:
-    _check_keys(d, cls, path)
-    hints = typing.get_type_hints(cls)
-    values: dict[str, Any] = {}
-    for f in dataclasses.fields(cls):
-        if f.name not in d:
-            continue
-        where = f"{path}.{f.name}"
-        if f.name == "tables":
-            values["tables"] = _build_tables(d[f.name], where)
-        elif f.name == "centres":
-            centres = d[f.name]
-            if not isinstance(centres, list) or not centres:
-                raise ConfigError(f"{where}: expected a non-empty list of centres, got {centres!r}")
-            values["centres"] = [_build_centre(c, f"{where}[{i}]") for i, c in enumerate(centres)]
-            names = [c.name for c in values["centres"]]
-            duplicated = sorted({n for n in names if names.count(n) > 1})
-            if duplicated:
-                raise ConfigError(f"{where}: centre names must be unique, repeated: {duplicated}")
-        else:
-            values[f.name] = _convert(d[f.name], hints[f.name], f.metadata, where)
+    check_keys(d, cls, path)
+    values = convert_fields(cls, d, path, skip=("tables", "centres"))  # the two last fields, checked last
+    if "tables" in d:
+        values["tables"] = _build_tables(d["tables"], f"{path}.tables")
+    if "centres" in d:
+        where, centres = f"{path}.centres", d["centres"]
+        if not isinstance(centres, list) or not centres:
+            raise ConfigError(f"{where}: expected a non-empty list of centres, got {centres!r}")
+        values["centres"] = [_build_centre(c, f"{where}[{i}]") for i, c in enumerate(centres)]
+        names = [c.name for c in values["centres"]]
+        duplicated = sorted({n for n in names if names.count(n) > 1})
+        if duplicated:
+            raise ConfigError(f"{where}: centre names must be unique, repeated: {duplicated}")
     config = cls(**values)
     low, high = config.lesion_size_mm
     if low > high:
@@ -378,50 +299,17 @@ def _build(cls: type[SyntheticConfig], d: Any, path: str) -> SyntheticConfig:
 # --------------------------------------------------------------------------- JSON schema
 
 
-def _json_type(hint: Any, nullable: bool = False) -> dict[str, Any]:
-    origin, args = typing.get_origin(hint), typing.get_args(hint)
-    if origin in (typing.Union, types.UnionType):
-        return _json_type(next(a for a in args if a is not type(None)), nullable=True)
-    if origin is tuple:
-        item = _json_type(args[0])
-        out: dict[str, Any] = {"type": "array", "items": item, "minItems": len(args), "maxItems": len(args)}
-    else:
-        out = {"type": {int: "integer", float: "number", str: "string", bool: "boolean"}[hint]}
-    if nullable:
-        out["type"] = [out["type"], "null"]
-    return out
-
-
-def _field_schema(f: dataclasses.Field, hint: Any, default: Any, nullable: bool = False) -> dict[str, Any]:
-    schema = _json_type(hint, nullable=nullable)
-    limits = {k: v for k, v in f.metadata.items() if k != "doc"}
-    if schema["type"] == "array" or schema["type"] == ["array", "null"]:
-        schema["items"].update({k: v for k, v in limits.items() if k != "enum"})
-    else:
-        schema.update(limits)
-    if nullable and "enum" in schema and None not in schema["enum"]:
-        schema["enum"] = [*schema["enum"], None]
-    schema["description"] = f.metadata["doc"]
-    schema["default"] = _plain(default)
-    return schema
-
-
 def _device_schema(cls: type, doc: str) -> dict[str, Any]:
+    """Every device setting nullable with default null (null: the preset's value, listed per preset)."""
     hints = typing.get_type_hints(cls)
     props = {}
     for f in dataclasses.fields(cls):
         preset_values = ", ".join(
-            f"{name}: {_plain(getattr(p[1 if cls is EusDevice else 2], f.name))}" for name, p in DEVICE_PRESETS.items()
+            f"{name}: {plain(getattr(p[1 if cls is EusDevice else 2], f.name))}" for name, p in DEVICE_PRESETS.items()
         )
-        props[f.name] = _field_schema(f, hints[f.name], None, nullable=True)
+        props[f.name] = field_schema(f, hints[f.name] | None, default=None)
         props[f.name]["description"] += f" (null: the preset's value; {preset_values})"
-    return {
-        "type": "object",
-        "description": doc,
-        "default": {},
-        "additionalProperties": False,
-        "properties": props,
-    }
+    return object_schema(cls, doc, default={}, props=props)
 
 
 def _centre_schema() -> dict[str, Any]:
@@ -431,14 +319,8 @@ def _centre_schema() -> dict[str, Any]:
         if f.name in ("eus", "wle"):
             props[f.name] = _device_schema(EusDevice if f.name == "eus" else WleDevice, f.metadata["doc"])
         else:
-            default = f.default if f.name not in ("device", "description") else None
-            props[f.name] = _field_schema(f, hints[f.name], default)
-    return {
-        "type": "object",
-        "additionalProperties": False,
-        "required": ["name", "n_cases"],
-        "properties": props,
-    }
+            props[f.name] = field_schema(f, hints[f.name])
+    return object_schema(CentreConfig, props=props)
 
 
 def _tables_schema(f: dataclasses.Field) -> dict[str, Any]:
@@ -492,14 +374,10 @@ def _synthetic_schema() -> dict[str, Any]:
                 "default": [{"name": c.name, "n_cases": c.n_cases, "device": c.device} for c in defaults.centres],
             }
         else:
-            props[f.name] = _field_schema(f, hints[f.name], getattr(defaults, f.name))
-    return {
-        "type": "object",
-        "description": "the embedded synthetic dataset generator (docs/synthetic_data.md)",
-        "default": {},
-        "additionalProperties": False,
-        "properties": props,
-    }
+            props[f.name] = field_schema(f, hints[f.name])
+    return object_schema(
+        SyntheticConfig, "the embedded synthetic dataset generator (docs/synthetic_data.md)", default={}, props=props
+    )
 
 
 SYNTHETIC_SCHEMA: dict[str, Any] = _synthetic_schema()

@@ -1,0 +1,122 @@
+"""Typed config sections (issue 13): the one source of defaults reproduces the resolved configs exactly.
+
+`tests/fixtures/config_3191b62/` holds the config files of commit 3191b62 (the default config, every preset,
+the real-data recipe and the tiny test config); `FINGERPRINTS` are the sha256 of each one's validated,
+default-filled config (key order included) and of every dataset source's resolved section, written by the
+code BEFORE the sections replaced the hand-written schema (`python tests/test_config_sections.py` prints
+them with whichever mmdiag is imported). A default changed on purpose changes a fingerprint: update it
+in the same commit and say so.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mmdiag.config import validate_config
+from mmdiag.config.layering import load_layered
+from mmdiag.config.schema import config_schema
+
+REPO = Path(__file__).resolve().parents[1]
+SNAPSHOT = REPO / "tests" / "fixtures" / "config_3191b62"
+CASES: dict[str, tuple[str, ...]] = {
+    "config.yaml": ("config/config.yaml",),
+    "ham10000_fusion.yaml": ("config/config.yaml", "config/ham10000_fusion.yaml"),
+    "medmnist_pair_small.yaml": ("config/config.yaml", "config/medmnist_pair_small.yaml"),
+    "medmnist_pathmnist.yaml": ("config/config.yaml", "config/medmnist_pathmnist.yaml"),
+    "paper_dualbranch.yaml": ("config/config.yaml", "config/paper_dualbranch.yaml"),
+    "paper_tmmnet.yaml": ("config/config.yaml", "config/paper_tmmnet.yaml"),
+    "recipes/real_data.yaml": ("config/config.yaml", "config/recipes/real_data.yaml"),
+    "tests/configs/tiny.yaml": ("config/config.yaml", "tests/configs/tiny.yaml"),
+}
+FINGERPRINTS = {
+    "config.yaml": "8d18c4c6f48c79a104ca7af1ff9b572f87acb7873ea132506c71ed24792d59d8",
+    "ham10000_fusion.yaml": "5ded3f0c3e6c951a0aa1e399ce5a2cf0fa0ea23c4359341125c07cd586fed1a3",
+    "medmnist_pair_small.yaml": "0f9df15f535de4ca2b3ae446f8f17fff5ec918d045fd67edc23cabbecfc376ab",
+    "medmnist_pathmnist.yaml": "629df4fc3c7a3d94504ace63c6dfee71cbd544226a77e3e58b4775a2db613bec",
+    "paper_dualbranch.yaml": "a42dd66d0d540bd55723967e0dcc8633dabc5d00bbe319a1f486305fbed65495",
+    "paper_tmmnet.yaml": "8c35fc4e5c95b111987348a0b6cb4cf8aa07e64fbad49a965afbb09d9769ffc3",
+    "recipes/real_data.yaml": "557f0c44c99f4f1999cc77c1dac900c5ff8a75ec505978e70499cd8af731c042",
+    "tests/configs/tiny.yaml": "c6e30065ea5d183c7a750232f59e4bbe9d292b26752e723a7d8f36ba3580f0d4",
+}
+
+
+def _sha(obj: Any) -> str:
+    return hashlib.sha256(json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()).hexdigest()
+
+
+def resolved(case: str) -> dict[str, Any]:
+    """The validated config of one snapshot case, and each dataset source's section as the source resolves it."""
+    from mmdiag.data.sources import folder, ham10000, medmnist, medmnist_pair
+    from mmdiag.data.sources.config import resolve_config
+    from mmdiag.data.synthetic import SyntheticConfig
+
+    config = validate_config(load_layered([SNAPSHOT / p for p in CASES[case]]), source=case)
+    ds = config["dataset"]
+    sources: dict[str, Any] = {"synthetic": SyntheticConfig.from_dict(ds.get("synthetic")).to_dict()}
+    for mod, schema in (
+        (medmnist, medmnist.MEDMNIST_SCHEMA),
+        (medmnist_pair, medmnist_pair.MEDMNIST_PAIR_SCHEMA),
+        (ham10000, ham10000.HAM10000_SCHEMA),
+        (folder, folder.FOLDER_SCHEMA),
+    ):
+        name = mod.__name__.rsplit(".", 1)[1]
+        sources[name] = resolve_config(ds.get(name), schema, f"dataset.{name}")
+    return {"config": config, "sources": sources}
+
+
+def fingerprint(case: str) -> str:
+    return _sha(resolved(case))
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_resolved_config_identical_to_before_the_sections(case: str) -> None:
+    assert fingerprint(case) == FINGERPRINTS[case], f"{case}: the validated config changed (see module docstring)"
+
+
+def test_typed_sections_read_what_the_validator_fills() -> None:
+    """`fill(Section, config[...])` gives exactly the validated values, and `defaults` the schema's defaults."""
+    from mmdiag.config import sections as s
+    from mmdiag.config.fields import defaults, fill, plain
+
+    config = resolved("tests/configs/tiny.yaml")["config"]
+    typed = plain(fill(s.PipelineConfig, config))
+    for key, value in config.items():
+        if key in ("dataset", "augment"):  # their source sections / extra keys live outside the dataclass
+            continue
+        assert typed[key] == value, key
+    bare = validate_config({"dataset": {"name": "x", "source": "synthetic"}, "studies": []})
+    for key, cls in (("trainer", s.TrainerConfig), ("tmmnet", s.TmmnetConfig), ("splits", s.SplitsConfig)):
+        assert bare[key] == defaults(cls), key
+    assert (
+        defaults(s.EncoderConfig)
+        == validate_config({"dataset": {"name": "x", "source": "synthetic"}, "studies": [], "encoders": {"e": {}}})[
+            "encoders"
+        ]["e"]
+    )
+
+
+def test_every_key_has_type_description_and_default() -> None:
+    def walk(node: dict[str, Any], path: str):
+        for key, sub in (node.get("properties") or {}).items():
+            yield f"{path}{key}", sub
+            yield from walk(sub, f"{path}{key}.")
+        extra = node.get("additionalProperties")
+        if isinstance(extra, dict):
+            yield from walk(extra, f"{path}<name>.")
+
+    for path, sub in walk(config_schema(), ""):
+        if path.startswith("dataset.synthetic.centres") or ".tables." in path or path.startswith("tmmnet.cv.schedule."):
+            continue  # list items and fixed sub-objects without their own default
+        if path.startswith("dataset.") and path.count(".") == 1 and path != "dataset.synthetic":
+            assert {"type", "description"} <= set(sub), path  # a source: filled only when a config names it
+            continue
+        assert {"type", "description", "default"} <= set(sub), path
+
+
+if __name__ == "__main__":
+    print(json.dumps({case: fingerprint(case) for case in CASES}, indent=4))
