@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from mmdiag.cluster import ddp
 from mmdiag.cluster.gpu_slots import gpu_slot
+from mmdiag.engine import distributed
 from mmdiag.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -48,21 +48,22 @@ PROBE = textwrap.dedent(
     def sgd_step(out: str, **_):
         # one SGD step of a linear model on this rank's shard of 8 samples; rank 0 saves the weights
         import torch
-        from mmdiag.cluster import ddp
+        from mmdiag.engine import distributed
 
         torch.manual_seed(0)
         model = torch.nn.Linear(3, 1)
         x = torch.arange(24, dtype=torch.float32).reshape(8, 3) / 10
         y = x.sum(1, keepdim=True)
-        idx = ddp.shard_order(torch.arange(8))
-        net = ddp.wrap_model(model, torch.device("cpu"))
+        idx = distributed.shard_order(torch.arange(8))
+        net = distributed.wrap_model(model, torch.device("cpu"))
         opt = torch.optim.SGD(net.parameters(), lr=0.1)
         torch.nn.functional.mse_loss(net(x[idx]), y[idx]).backward()
         opt.step()
-        seen = ddp.all_reduce_sum({"n": torch.tensor(float(len(idx)))})["n"].item()
-        if ddp.is_main():
+        seen = distributed.all_reduce_sum({"n": torch.tensor(float(len(idx)))})["n"].item()
+        if distributed.is_main():
             Path(out).write_text(json.dumps({
-                "weight": model.weight.tolist(), "bias": model.bias.tolist(), "seen": seen, "world": ddp.world_size(),
+                "weight": model.weight.tolist(), "bias": model.bias.tolist(), "seen": seen,
+                "world": distributed.world_size(),
             }))
     """
 )
@@ -188,7 +189,7 @@ def test_shard_order_like_distributed_sampler(n: int, world: int) -> None:
     import torch
 
     order = torch.randperm(n, generator=torch.Generator().manual_seed(n))
-    shards = [ddp.shard_order(order, r, world) for r in range(world)]
+    shards = [distributed.shard_order(order, r, world) for r in range(world)]
     assert len({len(s) for s in shards}) == 1  # equal step counts on every rank
     assert set(torch.cat(shards).tolist()) == set(order.tolist())  # the whole epoch is covered
     assert len(torch.cat(shards)) == -(-n // world) * world  # padded by at most world - 1

@@ -244,7 +244,7 @@ class SampleSet:
         """This rank's share of an epoch's order under DDP (rank, world); the whole order otherwise."""
         if shard is None or shard[1] == 1:
             return order
-        from mmdiag.cluster.ddp import shard_order
+        from mmdiag.engine.distributed import shard_order
 
         return shard_order(order, *shard)
 

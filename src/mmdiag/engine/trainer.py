@@ -15,7 +15,7 @@
 - `spec.select` must be a key the evaluator emits: checked before epoch 0 when the evaluator declares its
   `keys` (see `Evaluator`), else at the first evaluation; never a silent fall-back to the training loss.
 Under torchrun (rules with gpu > 1) the model is wrapped in DistributedDataParallel, each rank trains on
-its shard of the epoch's order and only rank 0 writes (mmdiag.cluster.ddp).
+its shard of the epoch's order and only rank 0 writes (mmdiag.engine.distributed).
 The inner loop does no host synchronisation per step (loss sums stay on device until the epoch
 ends), so it costs nearly nothing over a bare PyTorch loop (`bench/run_all.py`, ratio (a)).
 """
@@ -36,8 +36,8 @@ import torch
 from torch import Tensor, nn
 from tqdm import tqdm
 
-from mmdiag.cluster import ddp
 from mmdiag.data.batches import Augment, SampleSet
+from mmdiag.engine import distributed
 from mmdiag.engine.checkpoint import load_checkpoint, load_json_input, save_checkpoint, set_aside
 from mmdiag.engine.device import pick_device, to_device
 from mmdiag.engine.optim import build_optimizer, build_scheduler, build_warmup
@@ -165,7 +165,7 @@ def fit(
     model.to(device)
     done_path, last_path, best_path = ckpt_dir / "done.json", ckpt_dir / "last.pt", ckpt_dir / "best.pt"
     rng_path = ckpt_dir / "rng.pt"
-    main = ddp.is_main()
+    main = distributed.is_main()
     keep_last = spec.select == LAST  # evaluate every epoch for the curve, keep the final weights
     minimise = keep_last or "loss" in spec.select
     declared = getattr(evaluate, "keys", None) if evaluate is not None and not keep_last else None
@@ -191,7 +191,7 @@ def fit(
         return opt, build_scheduler(opt, spec.scheduler, spec.epochs), scaler
 
     opt, sched, scaler = fresh()
-    shard = (ddp.rank(), ddp.world_size())
+    shard = (distributed.rank(), distributed.world_size())
     n_batches = train.num_batches(spec.batch_size, spec.drop_last, shard=shard)
     warmup = build_warmup(spec.scheduler, math.ceil(n_batches / spec.accumulate))
 
@@ -232,7 +232,7 @@ def fit(
         elif state is not None:
             log.info("%s: ignoring checkpoint %s written with other settings", desc, last_path)
 
-    net = ddp.wrap_model(model, device)  # the model itself outside torchrun
+    net = distributed.wrap_model(model, device)  # the model itself outside torchrun
     # early stopping: epochs since `select` last improved by more than min_delta on `reference`, the score of
     # that epoch (as Keras: a slow creep of small gains does not reset the count); both follow from the history
     bad_epochs = int(history[-1].get("bad_epochs", 0)) if history and patience is not None else 0
@@ -289,7 +289,7 @@ def fit(
             seen += bs
             for k, v in terms.items():
                 sums[k] = sums.get(k, 0.0) + v * bs
-        totals = ddp.all_reduce_sum({**sums, "_seen": torch.tensor(float(seen), device=device)})
+        totals = distributed.all_reduce_sum({**sums, "_seen": torch.tensor(float(seen), device=device)})
         seen_all = float(totals.pop("_seen"))
         record: dict[str, Any] = {"epoch": epoch, "lr": opt.param_groups[0]["lr"]}  # the last step's rate
         if warming:  # the schedule continues from its own rate, not the warmed-up one
@@ -344,7 +344,7 @@ def fit(
                 },
             )
             last_saved = time.perf_counter()
-        ddp.barrier()
+        distributed.barrier()
         shown = ", ".join(f"{k}={v:.4f}" for k, v in record.items() if k != "epoch" and not isinstance(v, bool))
         log.info("%s epoch %d/%d: %s", desc, epoch + 1, spec.epochs, shown)
         if stopped:
@@ -370,7 +370,7 @@ def fit(
         }
         write_json(done_path, done)
         last_path.unlink(missing_ok=True)  # optimiser state is dead weight once the stage is done
-    ddp.barrier()
+    distributed.barrier()
     return FitResult(history, best_epoch, best_score, resumed_from, seconds, stopped)
 
 

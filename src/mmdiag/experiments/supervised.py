@@ -16,9 +16,9 @@ from typing import Any
 import numpy as np
 from torch import nn
 
-from mmdiag.cluster import ddp
 from mmdiag.config import deep_merge
 from mmdiag.data.batches import SampleSet
+from mmdiag.engine import distributed
 from mmdiag.engine.checkpoint import load_checkpoint, rebuild_hint
 from mmdiag.engine.device import device_description, pick_device
 from mmdiag.engine.seed import seed_everything
@@ -144,7 +144,7 @@ def train_model(
         fingerprint=ctx.fingerprint(*settings),
         desc=run["name"],
     )
-    if not ddp.is_main():  # under torchrun only rank 0 evaluates and writes
+    if not distributed.is_main():  # under torchrun only rank 0 evaluates and writes
         return {}
     model.to(device)
     results = evaluate_sets(ctx, model, mods, eval_sets, run_dir, tta=run.get("tta"))

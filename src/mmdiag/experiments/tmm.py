@@ -36,9 +36,9 @@ import pandas as pd
 import torch
 from torch import nn
 
-from mmdiag.cluster import ddp
 from mmdiag.config import deep_merge
 from mmdiag.data.batches import SampleSet
+from mmdiag.engine import distributed
 from mmdiag.engine.checkpoint import checkpoint_identity, load_checkpoint, save_checkpoint
 from mmdiag.engine.device import device_description, pick_device
 from mmdiag.engine.seed import seed_everything
@@ -272,14 +272,14 @@ def train_stage1(ctx: Context, encoder: str, modality: str, split_path: str | Pa
         desc=f"stage1 {encoder}/{modality}",
     )
     path = out_dir / STAGE1
-    if ddp.is_main():  # under torchrun only rank 0 writes; the others wait until the file is there
+    if distributed.is_main():  # under torchrun only rank 0 writes; the others wait until the file is there
         with atomic_path(out_dir / HISTORY) as tmp:
             pd.DataFrame(result.history).to_csv(tmp, index=False)
         save_checkpoint(
             path, {"state": stage1_state(model.cpu(), modality), "model_config": cfg, "best_epoch": result.best_epoch}
         )
         drop_checkpoints(out_dir)
-    ddp.barrier()
+    distributed.barrier()
     return path
 
 
@@ -408,7 +408,7 @@ def train_arm(
         model.load_state_dict(before[1])
         kept = "stage3"
 
-    if not ddp.is_main():  # under torchrun only rank 0 evaluates and writes
+    if not distributed.is_main():  # under torchrun only rank 0 evaluates and writes
         return {}
     model.to(device)
     results = evaluate_sets(ctx, model, mods, eval_sets, run_dir)
