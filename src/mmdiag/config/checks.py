@@ -30,7 +30,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from mmdiag.config.schema import MAX_IMAGE_SIZE
+from mmdiag.config.fields import fill
+from mmdiag.config.sections import MAX_IMAGE_SIZE, EncoderConfig
 from mmdiag.errors import ConfigError
 
 DEVICE_PATTERN = r"^(auto|cpu|cuda(:[0-9]+)?|mps)$"
@@ -177,9 +178,9 @@ def _get(config: Mapping[str, Any], dotted: str) -> Any:
 
 def used_encoders(config: Mapping[str, Any]) -> dict[str, list[str]]:
     """Encoder recipe name -> the keys that use it, over the configured `studies` (defined recipes only)."""
-    defined = config.get("encoders") or {}
+    defined = config["encoders"]
     used: dict[str, list[str]] = {}
-    for study in config.get("studies") or []:
+    for study in config["studies"]:
         for key in STUDY_ENCODERS.get(study, ()):
             value = _get(config, key)
             for name in value if isinstance(value, list) else [value]:
@@ -190,23 +191,22 @@ def used_encoders(config: Mapping[str, Any]) -> dict[str, list[str]]:
 
 def attention_pairs(config: Mapping[str, Any]) -> dict[str, list[str]]:
     """Encoder name -> TMM-Net arms with stage-3 attention it is trained with (tmmnet study only)."""
-    if "tmmnet" not in (config.get("studies") or []):
+    if "tmmnet" not in config["studies"]:
         return {}
-    tm = config.get("tmmnet") or {}
-    arms = tm.get("arms") or {}
+    tm = config["tmmnet"]
+    arms = tm["arms"]
     pairs: dict[str, set[str]] = {}
 
     def add(encoders: list[str], arm_names: list[str]) -> None:
         for arm in arm_names:
-            if (arms.get(arm) or {}).get("attention"):
+            if arm in arms and arms[arm]["attention"]:
                 for e in encoders:
                     pairs.setdefault(e, set()).add(arm)
 
-    main = [tm.get("encoder")] if tm.get("encoder") else []
+    main = [tm["encoder"]] if tm["encoder"] else []
     add(main, list(arms))  # Table 3 runs every arm with the main encoder
     for table in ("comparison", "text_guidance"):
-        t = tm.get(table) or {}
-        add(list(t.get("backbones") or []), list(t.get("arms") or []))
+        add(list(tm[table]["backbones"]), list(tm[table]["arms"]))
     return {e: sorted(a) for e, a in pairs.items()}
 
 
@@ -257,13 +257,12 @@ def _forward(entry: Mapping[str, Any], size: int) -> tuple[int, int]:
 
     from mmdiag.models.encoders.timm_image import TimmImageEncoder
 
-    kwargs = dict(entry.get("model_kwargs") or {})
+    recipe = fill(EncoderConfig, entry)  # a recipe as written (tests) or validated: the same defaults
+    kwargs = dict(recipe.model_kwargs)
     if kwargs.get("img_size") == "auto":
         kwargs["img_size"] = size
     with torch.device("meta"):
-        enc = TimmImageEncoder(
-            entry["model_name"], in_chans=3, pretrained="off", width=entry.get("width"), model_kwargs=kwargs
-        )
+        enc = TimmImageEncoder(recipe.model_name, in_chans=3, pretrained="off", width=recipe.width, model_kwargs=kwargs)
         out = enc.eval()(torch.empty(2, 3, size, size))
     return tuple(int(v) for v in out.grid)  # type: ignore[return-value]
 
@@ -340,12 +339,12 @@ def _probe(entry: Mapping[str, Any], size: int, cap: int) -> EncoderProbe:
 def check_encoders(config: Mapping[str, Any], source: str = "config") -> None:
     """Every timm encoder a configured study uses exists and takes `preprocess.size` (see module docstring)."""
     used = used_encoders(config)
-    size = int((config.get("preprocess") or {}).get("size", 32))
+    size = int(config["preprocess"]["size"])
     attention = attention_pairs(config)
     too_small: list[str] = []
     for name, keys in used.items():
         entry = config["encoders"][name]
-        if entry.get("type", "timm") != "timm" or str(entry.get("model_name", "")).startswith(("hf-hub:", "hf_hub:")):
+        if entry["type"] != "timm" or str(entry["model_name"]).startswith(("hf-hub:", "hf_hub:")):
             continue
         probe = probe_encoder(entry, size)
         if probe.unknown_model:
@@ -373,24 +372,24 @@ def check_encoders(config: Mapping[str, Any], source: str = "config") -> None:
 # --------------------------------------------------------------------------------------------- other
 def check_results(config: Mapping[str, Any], source: str = "config") -> None:
     """`results` must not be the working folder or one above it (outputs would mix with the repository)."""
-    root = Path(str(config.get("results", "results"))).expanduser().resolve()
+    root = Path(str(config["results"])).expanduser().resolve()
     cwd = Path.cwd().resolve()
     if root == cwd or root in cwd.parents:
         raise ConfigError(
-            f"{source}: results: '{config.get('results')}' is the working folder or above it; "
+            f"{source}: results: '{config['results']}' is the working folder or above it; "
             "name a folder of its own (e.g. results)"
         )
 
 
 def check_trainer_overrides(config: Mapping[str, Any], source: str = "config") -> None:
     """Per-study trainer overrides merged into `trainer` must still be a valid trainer section."""
-    from mmdiag.config import deep_merge
+    from mmdiag.config.files import deep_merge
     from mmdiag.config.schema import trainer_validator
 
     for key in ("distillation.recipe.trainer", "dualbranch.trainer"):
         override = _get(config, key)
         if override:
-            merged = deep_merge(config.get("trainer") or {}, override)
+            merged = deep_merge(config["trainer"], override)
             schema_errors(merged, trainer_validator(), source, prefix=key)
             if "device" in override:
                 check_device(str(override["device"]), f"{key}.device")
@@ -399,7 +398,7 @@ def check_trainer_overrides(config: Mapping[str, Any], source: str = "config") -
 def check_config(config: Mapping[str, Any], source: str = "config") -> None:
     """Every check beyond the schema, on a schema-valid config with defaults filled (see module docstring)."""
     check_results(config, source)
-    device = str((config.get("trainer") or {}).get("device", "auto"))
+    device = str(config["trainer"]["device"])
     try:
         check_device(device)
     except ConfigError as exc:

@@ -29,6 +29,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from mmdiag.config.sections import DatasetConfig
 from mmdiag.errors import ConfigError
 
 REPLACE = "_replace"
@@ -73,7 +74,7 @@ def recipe_name(config: Mapping[str, Any]) -> str:
     name = str(config.get(RECIPE_KEY) or AUTO)
     if name != AUTO:
         return name
-    source = (config.get("dataset") or {}).get("source", "synthetic")
+    source = (config.get("dataset") or {}).get("source", DatasetConfig.source)  # not validated yet: its default
     return EMBEDDED if source == "synthetic" else REAL_DATA
 
 
@@ -84,7 +85,7 @@ def recipe_layer(name: str, recipes_dir: Path | None, explicit: bool = True) -> 
     Raises:
         ConfigError: a recipe named explicitly has no file (naming the recipes there).
     """
-    from mmdiag.config import read_yaml
+    from mmdiag.config.files import read_yaml
 
     path = recipes_dir / f"{name}.yaml" if recipes_dir is not None else None
     if path is not None and path.is_file():
@@ -124,7 +125,7 @@ def load_layered(
 ) -> dict[str, Any]:
     """Config files layered left to right, the first being the default (its `recipes/` folder holds the
     recipes); with `recipes=False` no recipe layer is applied (the files already are the whole config)."""
-    from mmdiag.config import read_yaml
+    from mmdiag.config.files import read_yaml
 
     if not paths:
         raise ConfigError("no config file given")
