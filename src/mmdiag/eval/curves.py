@@ -12,6 +12,8 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+import mmdiag.data.format as data_format
+
 
 def roc_input(
     pred: pd.DataFrame, labels: Sequence[str], positive_index: int | None = None
@@ -24,7 +26,7 @@ def roc_input(
     probs = pred[[f"p_{label}" for label in labels]].to_numpy(dtype=np.float64)
     y = pred["y"].to_numpy(dtype=np.int64)
     if len(labels) == 2:
-        pos = len(labels) - 1 if positive_index is None else positive_index
+        pos = data_format.positive_index(labels) if positive_index is None else positive_index
         return (y == pos).astype(np.int64), probs[:, pos]
     onehot = np.eye(len(labels), dtype=np.int64)[y]
     return onehot.ravel(), probs.ravel()

@@ -10,6 +10,7 @@ from typing import Any
 
 from mmdiag.config import config_hash
 from mmdiag.data.batches import Augment, Cache, SampleSet
+from mmdiag.data.format import positive_index
 from mmdiag.data.splits import Split
 from mmdiag.errors import ConfigError
 from mmdiag.io import read_json
@@ -40,8 +41,7 @@ class Context:
 
     @property
     def positive_index(self) -> int:
-        pos = self.dataset.get("positive_label")
-        return self.labels.index(pos) if pos else len(self.labels) - 1
+        return positive_index(self.labels, self.dataset.get("positive_label"))
 
     def channels(self, modality: str) -> int:
         return int(self.dataset["modalities"][modality]["channels"])

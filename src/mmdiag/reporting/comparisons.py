@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+import mmdiag.data.format as data_format
 from mmdiag.eval.metrics import multiclass_metrics
 from mmdiag.eval.stats import chi2_test, delong_test, mcnemar_test, two_proportion_z_test
 
@@ -71,7 +72,7 @@ def paired_tests(
     `Acc_case`; `positive_index` defaults to the last label.
     """
     ca, cb = _aligned(model, reference, labels)
-    pos = len(labels) - 1 if positive_index is None else positive_index
+    pos = data_format.positive_index(labels) if positive_index is None else positive_index
     right_a, right_b = _correct(ca, labels, pos), _correct(cb, labels, pos)
     mc = mcnemar_test(right_a, right_b)
     out: dict[str, Any] = {
