@@ -197,6 +197,11 @@ def summarise(flag: str, runs: list[dict[str, Any]], select_only: bool, prep_s: 
             f" val AUC {h.get('val_AUC', float('nan')):.3f}; train {r['train_s']:.0f} s at {r['img_s']:.0f} img/s;"
             f" run {r['wall_s']:.0f} s, with data preparation {r['wall_s'] + prep_s:.0f} s)"
         )
+        per_class = [f"{k} {m[k]:.3f}" for k in ("SEN", "SPE", "BAcc", "F1_macro") if k in m]
+        per_class += [f"{k} {v:.3f}" for k, v in m.items() if k.startswith("SEN/")]
+        print(f"        {name} {'  '.join(per_class)}")
+        for warning in r["metrics"]["eval"][eval_set].get("warnings") or []:
+            print(f"        warning: {warning}")
     name = "val" if select_only else "test"
     print(f"{name} ACC {mean_sd(accs)}")
     print(f"{name} AUC {mean_sd(aucs)}")
@@ -243,7 +248,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(
             f"{flag}: encoder {tm['encoder']} ({config['encoders'][tm['encoder']].get('label', '')}), "
             f"{tm['schedule']['classify']} epochs max, preprocess {config['preprocess']['size']} px, "
-            f"{args.threads} threads"
+            f"{args.threads} threads; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs"
         )
         t0 = time.perf_counter()
         paths = prepare_data(config)
@@ -271,7 +276,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 }
             )
         summarise(flag, runs, args.select_only, prep_s)
-        print(f"wall time: {time.perf_counter() - t0:.0f} s for {len(args.seeds)} seed(s)")
+        load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+        print(f"wall time: {time.perf_counter() - t0:.0f} s for {len(args.seeds)} seed(s); load average now {load}")
     return 0
 
 
