@@ -18,16 +18,20 @@ from typing import Any
 import torch
 from torch import nn
 
+from mmdiag.config.fields import fill
+from mmdiag.config.sections import OptimizerConfig, SchedulerConfig
 from mmdiag.errors import ConfigError
 
 
 def build_optimizer(params: Iterable[nn.Parameter], cfg: Mapping[str, Any]) -> torch.optim.Optimizer:
-    name = cfg.get("name", "sgd")
-    lr = float(cfg.get("lr", 1e-3))
-    wd = float(cfg.get("weight_decay", 0.0))
+    """The optimiser `cfg` names (a `trainer.optimizer` section; keys left out take its defaults)."""
+    c = fill(OptimizerConfig, cfg)
+    name = c.name
+    lr = float(c.lr)
+    wd = float(c.weight_decay)
     params = [p for p in params if p.requires_grad]
     if name == "sgd":
-        return torch.optim.SGD(params, lr=lr, momentum=float(cfg.get("momentum", 0.9)), weight_decay=wd)
+        return torch.optim.SGD(params, lr=lr, momentum=float(c.momentum), weight_decay=wd)
     if name == "adam":
         return torch.optim.Adam(params, lr=lr, weight_decay=wd)
     if name == "adamw":
@@ -37,21 +41,19 @@ def build_optimizer(params: Iterable[nn.Parameter], cfg: Mapping[str, Any]) -> t
 
 def build_scheduler(opt: torch.optim.Optimizer, cfg: Mapping[str, Any] | None, epochs: int) -> Any:
     """An epoch-level scheduler, or None. `plateau` steps on the selection metric (see trainer)."""
-    cfg = cfg or {}
-    name = cfg.get("name", "none")
+    c = fill(SchedulerConfig, cfg)  # keys left out take the `trainer.scheduler` defaults
+    name = c.name
     if name == "none":
         return None
     if name == "step":
-        return torch.optim.lr_scheduler.StepLR(opt, int(cfg.get("step_size", 10)), float(cfg.get("gamma", 0.1)))
+        return torch.optim.lr_scheduler.StepLR(opt, int(c.step_size), float(c.gamma))
     if name == "multistep":  # e.g. TMM-Net: x0.1 once, after 10 epochs
-        return torch.optim.lr_scheduler.MultiStepLR(
-            opt, list(cfg.get("milestones", [10])), float(cfg.get("gamma", 0.1))
-        )
+        return torch.optim.lr_scheduler.MultiStepLR(opt, list(c.milestones), float(c.gamma))
     if name == "cosine":
         return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, epochs))
     if name == "plateau":
         return torch.optim.lr_scheduler.ReduceLROnPlateau(
-            opt, mode="max", factor=float(cfg.get("factor", 0.1)), patience=int(cfg.get("patience", 5))
+            opt, mode="max", factor=float(c.factor), patience=int(c.patience)
         )
     raise ConfigError(
         f"trainer.scheduler.name: unknown scheduler '{name}' (none | step | multistep | cosine | plateau)"
@@ -74,11 +76,11 @@ class Warmup:
 
 def build_warmup(cfg: Mapping[str, Any] | None, steps_per_epoch: int) -> Warmup | None:
     """The warm-up of `trainer.scheduler` (`warmup_epochs`, `warmup_start_factor`), or None when off."""
-    cfg = cfg or {}
-    epochs = int(cfg.get("warmup_epochs", 0) or 0)
+    c = fill(SchedulerConfig, cfg)
+    epochs = int(c.warmup_epochs or 0)
     if epochs <= 0:
         return None
-    start = float(cfg.get("warmup_start_factor", 0.1))
+    start = float(c.warmup_start_factor)
     if not (0.0 < start <= 1.0) or not math.isfinite(start):
         raise ConfigError(f"trainer.scheduler.warmup_start_factor: must be in (0, 1], got {start}")
     return Warmup(steps=epochs * max(1, steps_per_epoch), start_factor=start)

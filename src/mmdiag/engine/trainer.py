@@ -36,6 +36,14 @@ import torch
 from torch import Tensor, nn
 from tqdm import tqdm
 
+from mmdiag.config.fields import defaults, fill
+from mmdiag.config.sections import (
+    EarlyStoppingConfig,
+    OptimizerConfig,
+    PipelineConfig,
+    SchedulerConfig,
+    TrainerConfig,
+)
 from mmdiag.data.batches import Augment, SampleSet
 from mmdiag.engine import distributed
 from mmdiag.engine.checkpoint import load_checkpoint, load_json_input, save_checkpoint, set_aside
@@ -86,23 +94,23 @@ LAST = "last"  # `select` value: keep the last epoch (validation still evaluated
 
 @dataclass
 class FitSpec:
-    """Settings of one `fit` call (one training stage)."""
+    """Settings of one `fit` call (one training stage); each default is the `trainer` section's (`TrainerConfig`)."""
 
     epochs: int
-    batch_size: int = 32
-    optimizer: dict[str, Any] = field(default_factory=lambda: {"name": "sgd", "lr": 1e-3, "momentum": 0.9})
-    scheduler: dict[str, Any] = field(default_factory=lambda: {"name": "none"})
-    amp: str = "off"  # off | bf16 | fp16
-    grad_clip: float | None = None
-    accumulate: int = 1
-    seed: int = 0
-    select: str = "val_loss"  # key of evaluate()'s dict; minimised if it contains "loss"; "last": the last epoch
-    sampler: str = "uniform"  # uniform | class_balanced
-    drop_last: bool = False
-    progress: bool = True
-    checkpoint_every_s: float = 60.0  # write the resume checkpoint at most this often; 0 = after every epoch
+    batch_size: int = TrainerConfig.batch_size
+    optimizer: dict[str, Any] = field(default_factory=lambda: defaults(OptimizerConfig))  # keys left out: defaults
+    scheduler: dict[str, Any] = field(default_factory=lambda: defaults(SchedulerConfig))
+    amp: str = TrainerConfig.amp  # off | bf16 | fp16
+    grad_clip: float | None = TrainerConfig.grad_clip
+    accumulate: int = TrainerConfig.accumulate
+    seed: int = PipelineConfig.seed
+    select: str = TrainerConfig.select  # key of evaluate()'s dict; minimised if it contains "loss"; "last": last epoch
+    sampler: str = TrainerConfig.sampler  # uniform | class_balanced
+    drop_last: bool = TrainerConfig.drop_last
+    progress: bool = PipelineConfig.progress
+    checkpoint_every_s: float = TrainerConfig.checkpoint_every_s  # resume checkpoint at most this often (0: each epoch)
     # stop when `select` has not improved by more than min_delta for `patience` epochs (None: never)
-    early_stopping: dict[str, Any] = field(default_factory=lambda: {"patience": None, "min_delta": 0.0})
+    early_stopping: dict[str, Any] = field(default_factory=lambda: defaults(EarlyStoppingConfig))
 
     @classmethod
     def from_config(cls, cfg: Mapping[str, Any], **overrides: Any) -> FitSpec:
@@ -171,8 +179,9 @@ def fit(
     declared = getattr(evaluate, "keys", None) if evaluate is not None and not keep_last else None
     if declared is not None:
         check_select(spec.select, declared, desc)
-    patience = (spec.early_stopping or {}).get("patience")
-    min_delta = float((spec.early_stopping or {}).get("min_delta") or 0.0)
+    stopping = fill(EarlyStoppingConfig, spec.early_stopping)
+    patience = stopping.patience
+    min_delta = float(stopping.min_delta or 0.0)
     if patience is not None and evaluate is None:
         log.info("%s: no validation set, so no early stopping (all %d epochs run)", desc, spec.epochs)
         patience = None
