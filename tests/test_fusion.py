@@ -1,4 +1,8 @@
-"""Every registered fusion: shapes, gradients to all parameters, a training step, and family specifics."""
+"""Every registered fusion: shapes, gradients to all parameters, a training step, and family specifics.
+
+What a fusion takes (input counts, feature levels, tokens) is read from the fusion itself (`fusion_class`),
+never listed here.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +11,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-import mmdiag.models.fusion  # noqa: F401  (registers the fusions)
 from mmdiag.models.features import ModalityFeatures
+from mmdiag.models.fusion import FusionModule, fusion_class
 from mmdiag.registry import FUSIONS
 
 torch.set_num_threads(1)
@@ -16,9 +20,11 @@ torch.set_num_threads(1)
 B, DIM = 6, 16
 IN_DIMS = (12, 20)  # [image, text]
 LEVEL_DIMS = ((6, 8, 12), (20, 20, 20))
-FAMILY_KWARGS = {"hierarchical": {"level_dims": LEVEL_DIMS}}
-TWO_INPUTS_ONLY = {"cross_attention", "cross_attention_1l", "cross_attention_2l", "co_attention"}
-ATTENTION = TWO_INPUTS_ONLY
+TOKEN_FUSIONS = sorted(n for n in FUSIONS.list() if fusion_class(n).uses_tokens)
+
+
+def _family_kwargs(name: str, level_dims: tuple[tuple[int, ...], ...] = LEVEL_DIMS) -> dict[str, object]:
+    return {"level_dims": level_dims} if fusion_class(name).needs_levels else {}
 
 
 def _features(seed: int = 0, in_dims: tuple[int, ...] = IN_DIMS, tokens: bool = True) -> list[ModalityFeatures]:
@@ -44,12 +50,25 @@ def _features(seed: int = 0, in_dims: tuple[int, ...] = IN_DIMS, tokens: bool = 
 
 def _build(name: str, in_dims: tuple[int, ...] = IN_DIMS) -> nn.Module:
     torch.manual_seed(0)
-    return FUSIONS.create(name, in_dims=list(in_dims), dim=DIM, **FAMILY_KWARGS.get(name, {}))
+    return FUSIONS.create(name, in_dims=list(in_dims), dim=DIM, **_family_kwargs(name))
 
 
 def test_all_paper_fusions_registered() -> None:
-    expected = {"concat", "add", "multiply", "gated", "bilinear", "hierarchical"} | ATTENTION
+    attention = {"cross_attention", "cross_attention_1l", "cross_attention_2l", "co_attention"}
+    expected = {"concat", "add", "multiply", "gated", "bilinear", "hierarchical"} | attention
     assert expected <= set(FUSIONS.list())
+    assert set(TOKEN_FUSIONS) == attention
+    assert [n for n in FUSIONS.list() if fusion_class(n).needs_levels] == ["hierarchical"]
+
+
+@pytest.mark.parametrize("name", FUSIONS.list())
+def test_every_fusion_declares_its_inputs_and_builds_its_class(name: str) -> None:
+    cls = fusion_class(name)
+    assert issubclass(cls, FusionModule) and cls.min_inputs >= 2
+    assert cls.max_inputs is None or cls.max_inputs >= cls.min_inputs
+    assert type(_build(name)) is cls
+    with pytest.raises(ValueError, match=r"inputs.*, got 1$"):
+        FUSIONS.create(name, in_dims=[IN_DIMS[0]], dim=DIM, **_family_kwargs(name, LEVEL_DIMS[:1]))
 
 
 def test_unknown_fusion_lists_known_names() -> None:
@@ -105,10 +124,8 @@ def test_training_step_lowers_loss(name: str) -> None:
 @pytest.mark.parametrize("name", FUSIONS.list())
 def test_three_inputs(name: str) -> None:
     in_dims = (12, 20, 9)
-    kwargs = FAMILY_KWARGS.get(name, {})
-    if "level_dims" in kwargs:
-        kwargs = {"level_dims": (*LEVEL_DIMS, LEVEL_DIMS[1])}
-    if name in TWO_INPUTS_ONLY:
+    kwargs = _family_kwargs(name, (*LEVEL_DIMS, LEVEL_DIMS[1]))
+    if fusion_class(name).max_inputs == 2:
         with pytest.raises(ValueError, match="exactly 2 inputs"):
             FUSIONS.create(name, in_dims=list(in_dims), dim=DIM, **kwargs)
         return
@@ -118,13 +135,13 @@ def test_three_inputs(name: str) -> None:
     assert fusion(feats).shape == (B, fusion.out_dim)
 
 
-@pytest.mark.parametrize("name", sorted(ATTENTION))
+@pytest.mark.parametrize("name", TOKEN_FUSIONS)
 def test_attention_falls_back_to_pooled_token(name: str) -> None:
     fusion = _build(name)
     assert fusion(_features(tokens=False)).shape == (B, fusion.out_dim)
 
 
-@pytest.mark.parametrize("name", sorted(ATTENTION))
+@pytest.mark.parametrize("name", TOKEN_FUSIONS)
 def test_attention_ignores_padded_tokens(name: str) -> None:
     fusion = _build(name).eval()
     feats = _features()

@@ -21,6 +21,7 @@ class Registry:
         self.kind = kind
         self.package = package  # imported on first lookup, so its modules have registered themselves
         self._entries: dict[str, Callable[..., Any]] = {}
+        self._info: dict[str, dict[str, Any]] = {}
         self._loaded = package is None
 
     def _load(self) -> None:
@@ -28,17 +29,28 @@ class Registry:
             self._loaded = True
             importlib.import_module(self.package)  # type: ignore[arg-type]
 
-    def register(self, name: str | None = None) -> Callable[[F], F]:
-        """Decorator recording `fn` under `name` (default: the function/class name)."""
+    def register(self, name: str | None = None, **info: Any) -> Callable[[F], F]:
+        """Decorator recording `fn` under `name` (default: the function/class name).
+
+        `info` is what the entry declares about itself, read before anything is built: e.g. the class a
+        fusion entry builds (whose attributes say what inputs it takes) or the config keys a text-encoder
+        family reads.
+        """
 
         def deco(fn: F) -> F:
             key = name or fn.__name__
             if key in self._entries:
                 raise KeyError(f"{self.kind} '{key}' is already registered by {self._entries[key]!r}")
             self._entries[key] = fn
+            self._info[key] = dict(info)
             return fn
 
         return deco
+
+    def info(self, name: str) -> dict[str, Any]:
+        """What the entry `name` declared when it registered; raises with the known names on a miss."""
+        self.get(name)
+        return dict(self._info[name])
 
     def list(self) -> list[str]:
         """Sorted registered names."""

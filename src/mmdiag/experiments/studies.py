@@ -51,9 +51,11 @@ def _fusion_model(
     dropout: float,
     unimodal_heads: bool = False,
 ) -> dict[str, Any]:
+    from mmdiag.models.fusion import fusion_class
+
     mods = study_modalities(ctx, fs["image_modalities"], "fusion_study.image_modalities")
     text = study_text(ctx, fs.get("text"))
-    hierarchical = fusion == "hierarchical"
+    levels = fusion_class(fusion).needs_levels  # image stages x text layers, paired level by level
     return {
         "name": "image_text",
         "modalities": mods,
@@ -69,7 +71,7 @@ def _fusion_model(
         "head": head,
         "hidden": int(hidden),
         "dropout": float(dropout),
-        "num_levels": int(fs.get("hierarchical_levels", 3)) if hierarchical else 1,
+        "num_levels": int(fs.get("hierarchical_levels", 3)) if levels else 1,
         "unimodal_heads": unimodal_heads,
     }
 

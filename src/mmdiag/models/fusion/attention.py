@@ -21,6 +21,7 @@ from torch import Tensor, nn
 
 from mmdiag.layers import CrossAttentionBlock, masked_mean
 from mmdiag.models.features import ModalityFeatures
+from mmdiag.models.fusion.base import FusionModule
 from mmdiag.registry import FUSIONS
 
 
@@ -31,7 +32,7 @@ def _tokens(feat: ModalityFeatures) -> tuple[Tensor, Tensor | None]:
     return feat.tokens, feat.mask
 
 
-class AttentionFusion(nn.Module):
+class AttentionFusion(FusionModule):
     """Stacked cross-attention between two token sequences, one or both directions.
 
     Args:
@@ -45,6 +46,9 @@ class AttentionFusion(nn.Module):
         bidirectional: also let the other input attend this one (co-attention).
     """
 
+    max_inputs = 2
+    uses_tokens = True
+
     def __init__(
         self,
         in_dims: Sequence[int],
@@ -57,9 +61,7 @@ class AttentionFusion(nn.Module):
         bidirectional: bool = False,
     ) -> None:
         super().__init__()
-        kind = "co-attention" if bidirectional else "cross-attention"
-        if len(in_dims) != 2:
-            raise ValueError(f"{kind} fusion takes exactly 2 inputs (e.g. [image, text]), got {len(in_dims)}")
+        self.check_inputs(len(in_dims), "co-attention" if bidirectional else "cross-attention")
         if query_index not in (0, 1):
             raise ValueError(f"query_index must be 0 or 1, got {query_index}")
         if num_layers < 1:
@@ -95,25 +97,25 @@ def _create_attention(in_dims: Sequence[int], variant_args: dict[str, Any], **kw
     return AttentionFusion(in_dims, **dict(variant_args, **kwargs))
 
 
-@FUSIONS.register("cross_attention")
+@FUSIONS.register("cross_attention", builds=AttentionFusion)
 def cross_attention(in_dims: Sequence[int], **kwargs: Any) -> AttentionFusion:
     """Text->image cross-attention; `num_layers` free (default 1)."""
     return _create_attention(in_dims, dict(bidirectional=False), **kwargs)
 
 
-@FUSIONS.register("cross_attention_1l")
+@FUSIONS.register("cross_attention_1l", builds=AttentionFusion)
 def cross_attention_1l(in_dims: Sequence[int], **kwargs: Any) -> AttentionFusion:
     """Text->image cross-attention, 1 layer (Table 3, row 4, the study's best)."""
     return _create_attention(in_dims, dict(bidirectional=False, num_layers=1), **kwargs)
 
 
-@FUSIONS.register("cross_attention_2l")
+@FUSIONS.register("cross_attention_2l", builds=AttentionFusion)
 def cross_attention_2l(in_dims: Sequence[int], **kwargs: Any) -> AttentionFusion:
     """Text->image cross-attention, 2 stacked layers (Table 3, row 4, 2-layer arm)."""
     return _create_attention(in_dims, dict(bidirectional=False, num_layers=2), **kwargs)
 
 
-@FUSIONS.register("co_attention")
+@FUSIONS.register("co_attention", builds=AttentionFusion)
 def co_attention(in_dims: Sequence[int], **kwargs: Any) -> AttentionFusion:
     """Bidirectional co-attention, image<->text (Table 3, row 5; MIBF-Net IBFA form, eq. 13)."""
     return _create_attention(in_dims, dict(bidirectional=True), **kwargs)

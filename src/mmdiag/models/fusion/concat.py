@@ -13,16 +13,16 @@ import torch
 from torch import Tensor, nn
 
 from mmdiag.models.features import ModalityFeatures
+from mmdiag.models.fusion.base import FusionModule
 from mmdiag.registry import FUSIONS
 
 
-class ConcatFusion(nn.Module):
+class ConcatFusion(FusionModule):
     """[x_1; ...; x_N] of the pooled vectors; `dim` is accepted for the common signature and unused."""
 
     def __init__(self, in_dims: Sequence[int], dim: int = 256, dropout: float = 0.0) -> None:
         super().__init__()
-        if len(in_dims) < 2:
-            raise ValueError(f"concat fusion needs at least 2 inputs, got {len(in_dims)}")
+        self.check_inputs(len(in_dims), "concat")
         self.in_dims = tuple(in_dims)
         self.out_dim = sum(in_dims)
         self.drop = nn.Dropout(dropout)
@@ -35,7 +35,7 @@ def _create_concat(in_dims: Sequence[int], **kwargs: Any) -> ConcatFusion:
     return ConcatFusion(in_dims, **kwargs)
 
 
-@FUSIONS.register("concat")
+@FUSIONS.register("concat", builds=ConcatFusion)
 def concat(in_dims: Sequence[int], **kwargs: Any) -> ConcatFusion:
     """Baseline concatenation (Table 3, row "baseline")."""
     return _create_concat(in_dims, **kwargs)

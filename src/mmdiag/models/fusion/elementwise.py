@@ -22,12 +22,13 @@ from torch import Tensor, nn
 
 from mmdiag.layers import LayerType, get_act_layer
 from mmdiag.models.features import ModalityFeatures
+from mmdiag.models.fusion.base import FusionModule
 from mmdiag.registry import FUSIONS
 
 _OPS = {"add": torch.add, "multiply": torch.mul}
 
 
-class ElementwiseFusion(nn.Module):
+class ElementwiseFusion(FusionModule):
     """Combine projected pooled inputs with an element-wise op, optionally through a low-rank bottleneck.
 
     Args:
@@ -51,8 +52,7 @@ class ElementwiseFusion(nn.Module):
         out_proj: bool = False,
     ) -> None:
         super().__init__()
-        if len(in_dims) < 2:
-            raise ValueError(f"element-wise fusion needs at least 2 inputs, got {len(in_dims)}")
+        self.check_inputs(len(in_dims), "element-wise")
         if op not in _OPS:
             raise ValueError(f"unknown element-wise op {op!r}; known: {', '.join(sorted(_OPS))}")
         width = (rank or dim) if out_proj else dim
@@ -72,19 +72,19 @@ def _create_elementwise(in_dims: Sequence[int], variant_args: dict[str, Any], **
     return ElementwiseFusion(in_dims, **dict(variant_args, **kwargs))
 
 
-@FUSIONS.register("add")
+@FUSIONS.register("add", builds=ElementwiseFusion)
 def add(in_dims: Sequence[int], **kwargs: Any) -> ElementwiseFusion:
     """Element-wise sum of projections (Table 3, row 1)."""
     return _create_elementwise(in_dims, dict(op="add"), **kwargs)
 
 
-@FUSIONS.register("multiply")
+@FUSIONS.register("multiply", builds=ElementwiseFusion)
 def multiply(in_dims: Sequence[int], **kwargs: Any) -> ElementwiseFusion:
     """Element-wise product of projections (Table 3, row 2)."""
     return _create_elementwise(in_dims, dict(op="multiply"), **kwargs)
 
 
-@FUSIONS.register("bilinear")
+@FUSIONS.register("bilinear", builds=ElementwiseFusion)
 def bilinear(in_dims: Sequence[int], **kwargs: Any) -> ElementwiseFusion:
     """Low-rank bilinear / Hadamard pooling, MLB form (Table 3, row 6)."""
     return _create_elementwise(in_dims, dict(op="multiply", act="tanh", out_proj=True), **kwargs)

@@ -13,14 +13,16 @@ from torch import Tensor, nn
 
 from mmdiag.layers import GatedSum
 from mmdiag.models.features import ModalityFeatures
+from mmdiag.models.fusion.base import FusionModule
 from mmdiag.registry import FUSIONS
 
 
-class GatedFusion(nn.Module):
+class GatedFusion(FusionModule):
     """Gated weighted sum of the projected pooled inputs."""
 
     def __init__(self, in_dims: Sequence[int], dim: int = 256, dropout: float = 0.0) -> None:
         super().__init__()
+        self.check_inputs(len(in_dims), "gated")
         self.gate = GatedSum(in_dims, dim)
         self.drop = nn.Dropout(dropout)
         self.out_dim = dim
@@ -33,7 +35,7 @@ def _create_gated(in_dims: Sequence[int], **kwargs: Any) -> GatedFusion:
     return GatedFusion(in_dims, **kwargs)
 
 
-@FUSIONS.register("gated")
+@FUSIONS.register("gated", builds=GatedFusion)
 def gated(in_dims: Sequence[int], **kwargs: Any) -> GatedFusion:
     """Dynamic modality weighting z = sigmoid(W[v, t]) (Table 3, row 3)."""
     return _create_gated(in_dims, **kwargs)

@@ -19,11 +19,12 @@ from torch import Tensor, nn
 
 from mmdiag.layers import GatedSum
 from mmdiag.models.features import ModalityFeatures
+from mmdiag.models.fusion.base import FusionModule
 from mmdiag.registry import FUSIONS
 
 
-class HierarchicalFusion(nn.Module):
-    """Per-level gated fusion, summed with sigmoid level weights.
+class HierarchicalFusion(FusionModule):
+    """Per-level gated fusion, summed with sigmoid level weights (reads `levels`: `needs_levels`).
 
     Args:
         in_dims: pooled width of each input (used when `level_dims` is None).
@@ -31,6 +32,8 @@ class HierarchicalFusion(nn.Module):
         dropout: dropout on the output.
         level_dims: level_dims[i][l] is the width of level l of input i, shallow to deep.
     """
+
+    needs_levels = True
 
     def __init__(
         self,
@@ -40,6 +43,7 @@ class HierarchicalFusion(nn.Module):
         level_dims: Sequence[Sequence[int]] | None = None,
     ) -> None:
         super().__init__()
+        self.check_inputs(len(in_dims), "hierarchical")
         self.pooled_only = level_dims is None
         level_dims = [[d] for d in in_dims] if level_dims is None else [list(ld) for ld in level_dims]
         if len(level_dims) != len(in_dims):
@@ -75,7 +79,7 @@ def _create_hierarchical(in_dims: Sequence[int], **kwargs: Any) -> HierarchicalF
     return HierarchicalFusion(in_dims, **kwargs)
 
 
-@FUSIONS.register("hierarchical")
+@FUSIONS.register("hierarchical", builds=HierarchicalFusion)
 def hierarchical(in_dims: Sequence[int], **kwargs: Any) -> HierarchicalFusion:
     """Level-paired gated fusion with sigmoid level weights (§2.5, `hier_interact`)."""
     return _create_hierarchical(in_dims, **kwargs)
