@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from mmdiag.config import config_hash
+from mmdiag.config.fields import fill
+from mmdiag.config.sections import DataConfig
 from mmdiag.data.batches import Augment, Cache, SampleSet
 from mmdiag.data.format import positive_index
 from mmdiag.data.splits import Split
@@ -66,14 +68,14 @@ class Context:
         split = self.split(str(split_path))
         if partition not in split.partitions:
             raise ConfigError(f"{split_path}: no partition '{partition}' (has {', '.join(split.partitions)})")
-        data = self.config.get("data", {})
+        data = fill(DataConfig, self.config.get("data"))  # a bare Context (tests) gets the section's defaults
         return SampleSet(
             self.cache,
             split.partitions[partition],
             modalities,
-            pairing=data.get("pairing", "cyclic"),
-            missing=missing or data.get("missing_modality", "drop"),
-            modality_dropout=float(data.get("modality_dropout", 0.0)) if partition == "train" else 0.0,
+            pairing=data.pairing,
+            missing=missing or data.missing_modality,
+            modality_dropout=float(data.modality_dropout) if partition == "train" else 0.0,
         )
 
     def augment(self, override: Mapping[str, Any] | None = None) -> Augment | None:
@@ -87,7 +89,7 @@ class Context:
     # -- config helpers ------------------------------------------------------------------------------
     def encoder_cfg(self, name: str) -> dict[str, Any]:
         """An `encoders.<name>` entry with `img_size: auto` resolved to the preprocessing size."""
-        encoders = self.config.get("encoders", {})
+        encoders = self.config["encoders"]
         if name not in encoders:
             raise ConfigError(f"encoders.{name}: not defined (defined: {', '.join(encoders)})")
         cfg = copy.deepcopy(encoders[name])
@@ -99,7 +101,7 @@ class Context:
         return cfg
 
     def encoder_label(self, name: str) -> str:
-        return str(self.config.get("encoders", {}).get(name, {}).get("label", name))
+        return str(self.config["encoders"].get(name, {}).get("label", name))
 
     def fingerprint(self, *parts: Any) -> str:
         """Identity of a training stage: settings + data, so a checkpoint is only resumed by the same job."""

@@ -51,8 +51,8 @@ def evaluate_sets(
 ) -> dict[str, Any]:
     """Metrics (point + case-bootstrap CI) and attribute accuracy per evaluation set; predictions to CSV."""
     results: dict[str, Any] = {}
-    n_boot = int(ctx.config.get("evaluation", {}).get("bootstrap", 1000))
-    seed = int(ctx.config.get("seed", 0))
+    n_boot = int(ctx.config["evaluation"]["bootstrap"])
+    seed = int(ctx.config["seed"])
     for name, (path, partition) in eval_sets.items():
         samples = ctx.samples(path, partition, modalities)
         with inference_mode(model):
@@ -93,7 +93,7 @@ def finish_run(
     record = provenance(
         ctx.cache.meta,
         config_hash(settings),
-        int(ctx.config.get("seed", 0)),
+        int(ctx.config["seed"]),
         device,
         started,
         {

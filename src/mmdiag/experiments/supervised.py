@@ -44,9 +44,9 @@ def fit_spec(
     return FitSpec.from_config(
         tr,
         epochs=int(epochs),
-        select=select or tr.get("select", "val_loss"),
-        seed=int(ctx.config.get("seed", 0)),
-        progress=bool(ctx.config.get("progress", True)),
+        select=select or tr["select"],
+        seed=int(ctx.config["seed"]),
+        progress=bool(ctx.config["progress"]),
     )
 
 
@@ -116,13 +116,13 @@ def train_model(
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     started, t0 = now(), time.perf_counter()
-    seed_everything(int(ctx.config.get("seed", 0)))
+    seed_everything(int(ctx.config["seed"]))
     model = build_model(run["model"])
     if callable(init):
         init(model)
     elif init is not None:
         model.load_state_dict(init)
-    device = pick_device(ctx.config["trainer"].get("device", "auto"))
+    device = pick_device(ctx.config["trainer"]["device"])
     mods = list(run["modalities"])
     train = ctx.samples(split_path, "train", mods)
     val = ctx.samples(split_path, "val", mods)

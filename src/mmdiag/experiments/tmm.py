@@ -97,16 +97,16 @@ def model_config(
         "stage2": stage2,
         "attention": attention,
         "attributes": attributes and not stage2,
-        "missing_token": ctx.config.get("data", {}).get("missing_modality", "drop") == "token",
+        "missing_token": ctx.config["data"]["missing_modality"] == "token",
         "image_size": int(ctx.cache.meta["size"]),
         "encoder_label": f"{encoder} ({ctx.encoder_label(encoder)})",
-        "embed_dim": int(tm.get("embed_dim", 128)),
-        "proto_dim": int(tm.get("proto_dim", 32)),
-        "attn_dim": int(tm.get("attn_dim", 128)),
-        "attn_heads": int(tm.get("attn_heads", 1)),
-        "fusion": tm.get("fusion", "concat"),
-        "head": tm.get("head", "linear"),
-        "dropout": float(tm.get("dropout", 0.0)),
+        "embed_dim": int(tm["embed_dim"]),
+        "proto_dim": int(tm["proto_dim"]),
+        "attn_dim": int(tm["attn_dim"]),
+        "attn_heads": int(tm["attn_heads"]),
+        "fusion": tm["fusion"],
+        "head": tm["head"],
+        "dropout": float(tm["dropout"]),
         "text_sections": ctx.text_sections(modalities),
     }
 
@@ -228,17 +228,17 @@ def phase_spec(ctx: Context, phase: str, epochs: int, select: str):
     scratch: the same classification budget for every arm. Early stopping (`trainer.early_stopping`) applies
     to the phases that classify (stage 3, classify), not to the guidance phases.
     """
-    scale = float((ctx.config["tmmnet"].get("lr_scale") or {}).get(phase, 1.0))
-    lr = float(ctx.config["trainer"]["optimizer"].get("lr", 1e-3)) * scale
+    scale = float(ctx.config["tmmnet"]["lr_scale"][phase])
+    lr = float(ctx.config["trainer"]["optimizer"]["lr"]) * scale
     overrides: dict[str, Any] = {"optimizer": {"lr": lr}}
     if phase in GUIDANCE_PHASES:
         overrides["early_stopping"] = {"patience": None}
     return fit_spec(ctx, epochs, select, overrides)
 
 
-def phase_select(ctx: Context, phase: str, default: str) -> str:
+def phase_select(ctx: Context, phase: str) -> str:
     """The validation key that picks a guidance phase's checkpoint (`tmmnet.select.<phase>`)."""
-    return str((ctx.config["tmmnet"].get("select") or {}).get(phase, default))
+    return str(ctx.config["tmmnet"]["select"][phase])
 
 
 def train_stage1(ctx: Context, encoder: str, modality: str, split_path: str | Path, out_dir: str | Path) -> Path:
@@ -248,16 +248,14 @@ def train_stage1(ctx: Context, encoder: str, modality: str, split_path: str | Pa
     per-epoch curve is written beside it (`history.csv`).
     """
     out_dir = Path(out_dir)
-    seed_everything(int(ctx.config.get("seed", 0)))
+    seed_everything(int(ctx.config["seed"]))
     cfg = model_config(ctx, encoder, [modality], stage1=True, stage2=False, attention=False)
     model = tmmnet(**cfg)
     model.set_active({"clip"})
     train = ctx.samples(split_path, "train", [modality])
     val = ctx.samples(split_path, "val", [modality])
     loss_fn = LOSSES.create("guided", weights=ctx.config["tmmnet"].get("loss_weights"))
-    spec = phase_spec(
-        ctx, "stage1", ctx.config["tmmnet"]["schedule"]["stage1"], phase_select(ctx, "stage1", "val_clip_top1")
-    )
+    spec = phase_spec(ctx, "stage1", ctx.config["tmmnet"]["schedule"]["stage1"], phase_select(ctx, "stage1"))
     evaluate = alignment_evaluator(model, val, spec.batch_size)
     result = fit(
         model,
@@ -267,7 +265,7 @@ def train_stage1(ctx: Context, encoder: str, modality: str, split_path: str | Pa
         out_dir / CHECKPOINTS,
         evaluate=evaluate,
         augment=ctx.augment(),
-        device=pick_device(ctx.config["trainer"].get("device", "auto")),
+        device=pick_device(ctx.config["trainer"]["device"]),
         fingerprint=ctx.fingerprint("stage1", cfg, spec.__dict__, str(split_path)),
         desc=f"stage1 {encoder}/{modality}",
     )
@@ -320,18 +318,16 @@ def train_arm(
     started, t0 = now(), time.perf_counter()
     spec_arm = arm_spec(ctx, arm)
     mods = spec_arm["modalities"]
-    seed = int(ctx.config.get("seed", 0))
+    seed = int(ctx.config["seed"])
     seed_everything(seed)
     switches = {k: spec_arm[k] for k in ARM_SWITCHES}
     cfg = model_config(ctx, encoder, mods, **switches)
     model = tmmnet(**cfg)
-    device = pick_device(ctx.config["trainer"].get("device", "auto"))
+    device = pick_device(ctx.config["trainer"]["device"])
     train = ctx.samples(split_path, "train", mods)
     val = ctx.samples(split_path, "val", mods)
     tm = ctx.config["tmmnet"]
-    cls_loss = build_objective(
-        tm.get("classification_loss", "ce"), tm.get("classification_loss_kwargs"), train, len(ctx.labels)
-    )
+    cls_loss = build_objective(tm["classification_loss"], tm["classification_loss_kwargs"], train, len(ctx.labels))
     loss_fn = LOSSES.create("guided", classification=cls_loss, weights=tm.get("loss_weights"))
     schedule = tm["schedule"]
     augment = ctx.augment()
@@ -372,17 +368,17 @@ def train_arm(
     batch_size = int(ctx.config["trainer"]["batch_size"])
     if spec_arm["attributes"]:  # stage 2: attribute prototypes (with the text's, and CLIP, when the arm has text)
         active = {"attr"} | ({"proto"} if spec_arm["stage2"] else set())
-        if spec_arm["stage1"] and tm.get("stage2_clip", True):
+        if spec_arm["stage1"] and tm["stage2_clip"]:
             active.add("clip")
         run_phase(
             "stage2",
             active,
             schedule["stage2"],
-            phase_select(ctx, "stage2", "last"),
+            phase_select(ctx, "stage2"),
             attribute_evaluator(model, val, batch_size, active),
         )
     cls_eval = classification_evaluator(ctx, val, batch_size)
-    select = ctx.config["trainer"].get("select", "val_loss")
+    select = ctx.config["trainer"]["select"]
     before = None  # (validation score, weights) of stage 3, the candidate the end-to-end phase must beat
     kept = "classify"  # the phase whose weights the run ends with
     if spec_arm["attention"]:
