@@ -71,7 +71,7 @@ def _fusion_model(
         "head": head,
         "hidden": int(hidden),
         "dropout": float(dropout),
-        "num_levels": int(fs.get("hierarchical_levels", 3)) if levels else 1,
+        "num_levels": int(fs["hierarchical_levels"]) if levels else 1,
         "unimodal_heads": unimodal_heads,
     }
 
@@ -174,7 +174,7 @@ def distillation_runs(ctx: Context) -> tuple[dict[str, Any], dict[str, Any]]:
         "encoder": ctx.encoder_cfg(ds["teacher_encoder"]),
         "fusion": "concat",
         "head": "mlp",
-        "hidden": int(ds.get("hidden", 128)),
+        "hidden": int(ds["hidden"]),
         "dropout": 0.1,
     }
     student_model = make_student(teacher_model, target_ratio=float(ds["target_ratio"]))
