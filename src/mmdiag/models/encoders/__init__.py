@@ -22,27 +22,13 @@ def create_text_encoder(
 ) -> nn.Module:
     """Build a text encoder from a `text_encoders.<name>` config entry.
 
-    `id_to_char` (the corpus, id -> character) lets a Hugging Face tower read the cached reports.
+    Every family registers the config keys it reads (`config_keys`) and takes the corpus facts: its
+    vocabulary size, the report length and `id_to_char` (id -> character, so a Hugging Face tower can read
+    the cached reports). The entry's other keys (the config schema lists every family's) are not passed.
     """
     kind = cfg.get("type", "char_transformer")
-    keys = TEXT_ENCODER_KEYS.get(kind)
-    kwargs = {k: v for k, v in cfg.items() if k not in {"type", "description"} and (keys is None or k in keys)}
-    if kind in ("char_transformer", "char_cnn"):
-        kwargs.update(vocab_size=vocab_size, max_length=max_length)
-    elif kind == "hf":
-        char_keys = TEXT_ENCODER_KEYS["char_transformer"]
-        kwargs.update(
-            id_to_char=list(id_to_char or []),
-            max_length=max_length,
-            vocab_size=vocab_size,
-            fallback={k: v for k, v in cfg.items() if k in char_keys},
-        )
-    return TEXT_ENCODERS.create(kind, **kwargs)
-
-
-# Config keys each text-encoder family reads (the config schema lists the union of all families).
-TEXT_ENCODER_KEYS: dict[str, set[str]] = {
-    "char_transformer": {"dim", "depth", "heads", "mlp_ratio", "dropout", "downsample"},
-    "char_cnn": {"dim", "width", "kernels", "dropout"},
-    "hf": {"model_name", "pretrained", "max_tokens"},
-}
+    keys = TEXT_ENCODERS.info(kind)["config_keys"]
+    own = {k: cfg[k] for k in keys if k in cfg}
+    return TEXT_ENCODERS.create(
+        kind, vocab_size=vocab_size, max_length=max_length, id_to_char=list(id_to_char or []), **own
+    )

@@ -11,6 +11,9 @@ do), cutting attention cost k^2-fold for reports of several hundred characters.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 import torch
 from torch import Tensor, nn
 
@@ -75,9 +78,15 @@ def _masked_mean(x: Tensor, mask: Tensor) -> Tensor:
     return (x * w).sum(1) / w.sum(1).clamp_min(1.0)
 
 
-@TEXT_ENCODERS.register("char_transformer")
-def create_char_transformer(**kwargs) -> CharTransformerEncoder:
-    return CharTransformerEncoder(**kwargs)
+CHAR_TRANSFORMER_KEYS = ("dim", "depth", "heads", "mlp_ratio", "dropout", "downsample")
+
+
+@TEXT_ENCODERS.register("char_transformer", config_keys=CHAR_TRANSFORMER_KEYS)
+def create_char_transformer(
+    vocab_size: int, max_length: int, id_to_char: Sequence[str] = (), **kwargs: Any
+) -> CharTransformerEncoder:
+    """The character Transformer; it reads the corpus ids as they are (`id_to_char` unused)."""
+    return CharTransformerEncoder(vocab_size=vocab_size, max_length=max_length, **kwargs)
 
 
 class CharCNNEncoder(nn.Module):
@@ -119,6 +128,7 @@ class CharCNNEncoder(nn.Module):
         return ModalityFeatures(pooled=pooled, tokens=tokens, mask=valid, levels=[pooled])
 
 
-@TEXT_ENCODERS.register("char_cnn")
-def create_char_cnn(**kwargs) -> CharCNNEncoder:
-    return CharCNNEncoder(**kwargs)
+@TEXT_ENCODERS.register("char_cnn", config_keys=("dim", "width", "kernels", "dropout"))
+def create_char_cnn(vocab_size: int, max_length: int, id_to_char: Sequence[str] = (), **kwargs: Any) -> CharCNNEncoder:
+    """The character CNN; it reads the corpus ids as they are (`id_to_char` unused)."""
+    return CharCNNEncoder(vocab_size=vocab_size, max_length=max_length, **kwargs)

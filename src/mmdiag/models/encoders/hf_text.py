@@ -16,13 +16,13 @@ path); with `HF_HUB_OFFLINE=1` (our default) nothing is downloaded:
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from torch import Tensor, nn
 
 from mmdiag.errors import ConfigError
-from mmdiag.models.encoders.char_text import CharTransformerEncoder
+from mmdiag.models.encoders.char_text import CHAR_TRANSFORMER_KEYS, CharTransformerEncoder
 from mmdiag.models.encoders.pretrained import POLICIES, PretrainedStatus
 from mmdiag.models.features import ModalityFeatures
 from mmdiag.registry import TEXT_ENCODERS
@@ -71,17 +71,21 @@ def _load(model_name: str, weights: bool) -> tuple[nn.Module, Any]:
     return AutoModel.from_config(AutoConfig.from_pretrained(model_name)), tokenizer
 
 
-@TEXT_ENCODERS.register("hf")
+# Its own keys, then the character Transformer's: the fallback's settings (`pretrained: preferred`).
+@TEXT_ENCODERS.register("hf", config_keys=("model_name", "pretrained", "max_tokens", *CHAR_TRANSFORMER_KEYS))
 def create_hf_text_encoder(
-    model_name: str,
-    id_to_char: Sequence[str],
+    vocab_size: int,
     max_length: int,
+    id_to_char: Sequence[str],
+    model_name: str | None = None,
     pretrained: str = "preferred",
     max_tokens: int = 128,
-    fallback: Mapping[str, Any] | None = None,
-    vocab_size: int = 0,
+    **fallback: Any,
 ) -> nn.Module:
-    """Build the HF text tower by the offline rules above (falls back to a char Transformer if allowed)."""
+    """Build the HF text tower by the offline rules above (falls back to a char Transformer if allowed).
+
+    `fallback`: the character Transformer's settings (`CHAR_TRANSFORMER_KEYS`) for that fall-back.
+    """
     if pretrained not in POLICIES:
         raise ConfigError(f"pretrained: '{pretrained}' is not one of {', '.join(POLICIES)}")
     if not model_name:
@@ -112,6 +116,6 @@ def create_hf_text_encoder(
         "(pretrained: preferred)"
     )
     log.warning(msg)
-    enc = CharTransformerEncoder(vocab_size=vocab_size or len(id_to_char), max_length=max_length, **(fallback or {}))
+    enc = CharTransformerEncoder(vocab_size=vocab_size or len(id_to_char), max_length=max_length, **fallback)
     enc.pretrained_status = PretrainedStatus(pretrained, model_name, False, msg)
     return enc
