@@ -51,6 +51,21 @@ class Context:
     def attribute_sizes(self) -> dict[str, list[int]]:
         return {m: [len(v) for v in av.values()] for m, av in (self.dataset.get("attributes") or {}).items()}
 
+    # -- what a model is told about the data (every model config starts from these) -------------------
+    def model_inputs(self, modalities: Sequence[str]) -> dict[str, Any]:
+        """A model's image modalities, its class count and each modality's channels."""
+        mods = list(modalities)
+        return {"modalities": mods, "num_classes": len(self.labels), "in_chans": {m: self.channels(m) for m in mods}}
+
+    def text_inputs(self) -> dict[str, Any]:
+        """What a text tower is built from: the corpus's vocabulary, the report length, id -> character."""
+        meta = self.cache.meta
+        return {
+            "vocab_size": int(meta["vocab_size"]),
+            "text_length": int(meta["text_length"]),
+            "id_to_char": list(meta.get("id_to_char", [])),
+        }
+
     def text_sections(self, modalities: Sequence[str]) -> dict[str, str]:
         cols = self.cache.meta["report_columns"]
         return {m: f"report.{m}" if f"report.{m}" in cols else "report" for m in modalities}

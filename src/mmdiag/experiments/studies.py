@@ -58,15 +58,11 @@ def _fusion_model(
     levels = fusion_class(fusion).needs_levels  # image stages x text layers, paired level by level
     return {
         "name": "image_text",
-        "modalities": mods,
-        "num_classes": len(ctx.labels),
-        "in_chans": {m: ctx.channels(m) for m in mods},
+        **ctx.model_inputs(mods),
         "encoder": ctx.encoder_cfg(fs["encoder"]),
         "text": text,
         "text_encoder": dict(ctx.config["text_encoders"][fs["text_encoder"]]) if text else {},
-        "vocab_size": int(ctx.cache.meta["vocab_size"]),
-        "text_length": int(ctx.cache.meta["text_length"]),
-        "id_to_char": list(ctx.cache.meta.get("id_to_char", [])),
+        **ctx.text_inputs(),
         "fusion": fusion,
         "head": head,
         "hidden": int(hidden),
@@ -168,9 +164,7 @@ def distillation_runs(ctx: Context) -> tuple[dict[str, Any], dict[str, Any]]:
     mods = study_modalities(ctx, ds["modalities"], "distillation.modalities")
     teacher_model = {
         "name": "image_text",
-        "modalities": mods,
-        "num_classes": len(ctx.labels),
-        "in_chans": {m: ctx.channels(m) for m in mods},
+        **ctx.model_inputs(mods),
         "encoder": ctx.encoder_cfg(ds["teacher_encoder"]),
         "fusion": "concat",
         "head": "mlp",
@@ -205,13 +199,7 @@ def dualbranch_run(ctx: Context, stage: str) -> dict[str, Any]:
         mods = study_modalities(ctx, db["modalities"], "dualbranch.modalities", exactly=2)
     else:
         mods = study_modalities(ctx, [stage.removeprefix("unimodal_")], "dualbranch stage")
-    model = {
-        "name": f"dualbranch_{db['arch']}",
-        "modalities": mods,
-        "num_classes": len(ctx.labels),
-        "in_chans": {m: ctx.channels(m) for m in mods},
-        "width": float(db["width"]),
-    }
+    model = {"name": f"dualbranch_{db['arch']}", **ctx.model_inputs(mods), "width": float(db["width"])}
     epochs = db["epochs"]["fusion" if stage == "fusion" else "unimodal"]
     return {
         "name": stage,

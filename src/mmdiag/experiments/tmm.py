@@ -84,15 +84,11 @@ def model_config(
     tm = ctx.config["tmmnet"]
     text_name = tm["text_encoder"]
     return {
-        "modalities": list(modalities),
-        "num_classes": len(ctx.labels),
-        "in_chans": {m: ctx.channels(m) for m in modalities},
+        **ctx.model_inputs(modalities),
         "attribute_sizes": {m: s for m, s in ctx.attribute_sizes().items() if m in modalities},
         "encoder": ctx.encoder_cfg(encoder),
         "text_encoder": dict(ctx.config["text_encoders"][text_name]),
-        "vocab_size": int(ctx.cache.meta["vocab_size"]),
-        "text_length": int(ctx.cache.meta["text_length"]),
-        "id_to_char": list(ctx.cache.meta.get("id_to_char", [])),
+        **ctx.text_inputs(),
         "stage1": stage1,
         "stage2": stage2,
         "attention": attention,
