@@ -25,6 +25,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from mmdiag.config.sections import FusionBaseConfig
 from mmdiag.models.encoders import create_image_encoder, create_text_encoder
 from mmdiag.models.features import ModalityFeatures, encode_once_per_case
 from mmdiag.registry import FUSIONS, HEADS, MODELS
@@ -43,12 +44,12 @@ class ImageTextCfg:
     vocab_size: int = 0
     text_length: int = 0
     id_to_char: list[str] = field(default_factory=list)  # corpus id -> character (Hugging Face text towers)
-    fusion: str = "concat"
+    fusion: str = FusionBaseConfig.fusion  # the fusion study's baseline (`fusion_study.base`)
     fusion_kwargs: dict[str, Any] = field(default_factory=dict)
-    head: str = "mlp"
+    head: str = FusionBaseConfig.head
     head_kwargs: dict[str, Any] = field(default_factory=dict)
-    hidden: int = 256  # fusion width and head hidden width
-    dropout: float = 0.1
+    hidden: int = 256  # fusion width and head hidden width (a model built directly; the study passes base.hidden)
+    dropout: float = FusionBaseConfig.dropout
     num_levels: int = 1  # image stages fed to hierarchical fusion (text uses its last as many layers)
     unimodal_heads: bool = False
 

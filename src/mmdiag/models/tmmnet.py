@@ -44,6 +44,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from mmdiag.config.sections import ArmConfig, TmmnetConfig
 from mmdiag.models.encoders import create_image_encoder, create_text_encoder
 from mmdiag.models.features import ModalityFeatures, case_rows
 from mmdiag.registry import FUSIONS, HEADS, MODELS
@@ -64,22 +65,22 @@ class TMMNetCfg:
     vocab_size: int = 0
     text_length: int = 0
     id_to_char: list[str] = field(default_factory=list)  # corpus id -> character (Hugging Face text towers)
-    stage1: bool = False
-    stage2: bool = False
-    attention: bool = False
-    attributes: bool = False  # attribute heads without text (implied by stage2)
+    stage1: bool = ArmConfig.stage1  # the arm switches (`tmmnet.arms.<arm>`)
+    stage2: bool = ArmConfig.stage2
+    attention: bool = ArmConfig.attention
+    attributes: bool = ArmConfig.attributes  # attribute heads without text (implied by stage2)
     missing_token: bool = False  # learned stand-in features for an absent modality
     image_size: int = 0  # input side in pixels; > 0 lets stage 3 check its attention grid at build time
     encoder_label: str = ""  # recipe name for messages
-    embed_dim: int = 128  # CLIP embedding width
-    proto_dim: int = 32  # width of one attribute prototype
-    attn_dim: int = 128  # d_k = d_v of the cross-modal attention
-    attn_heads: int = 1  # the paper describes single-head attention
-    fusion: str = "concat"
+    embed_dim: int = TmmnetConfig.embed_dim  # CLIP embedding width; these defaults are the `tmmnet` section's
+    proto_dim: int = TmmnetConfig.proto_dim  # width of one attribute prototype
+    attn_dim: int = TmmnetConfig.attn_dim  # d_k = d_v of the cross-modal attention
+    attn_heads: int = TmmnetConfig.attn_heads  # the paper describes single-head attention
+    fusion: str = TmmnetConfig.fusion
     fusion_kwargs: dict[str, Any] = field(default_factory=dict)
-    head: str = "linear"
+    head: str = TmmnetConfig.head
     head_kwargs: dict[str, Any] = field(default_factory=dict)
-    dropout: float = 0.0
+    dropout: float = TmmnetConfig.dropout
     text_sections: dict[str, str] = field(default_factory=dict)  # modality -> report column
 
 
