@@ -7,6 +7,7 @@ from typing import Any
 
 from torch import nn
 
+from mmdiag.config.sections import EncoderConfig, TextEncoderConfig
 from mmdiag.models.encoders import char_text, hf_text, timm_image  # noqa: F401  (registration)
 from mmdiag.registry import ENCODERS, TEXT_ENCODERS
 
@@ -14,7 +15,8 @@ from mmdiag.registry import ENCODERS, TEXT_ENCODERS
 def create_image_encoder(cfg: Mapping[str, Any], in_chans: int, num_levels: int = 1) -> nn.Module:
     """Build an image encoder from an `encoders.<name>` config entry."""
     kwargs = {k: v for k, v in cfg.items() if k not in {"type", "description"}}
-    return ENCODERS.create(cfg.get("type", "timm"), in_chans=in_chans, num_levels=num_levels, **kwargs)
+    kind = cfg.get("type", EncoderConfig.type)  # a recipe built by hand (tests) may leave out its family
+    return ENCODERS.create(kind, in_chans=in_chans, num_levels=num_levels, **kwargs)
 
 
 def create_text_encoder(
@@ -26,7 +28,7 @@ def create_text_encoder(
     vocabulary size, the report length and `id_to_char` (id -> character, so a Hugging Face tower can read
     the cached reports). The entry's other keys (the config schema lists every family's) are not passed.
     """
-    kind = cfg.get("type", "char_transformer")
+    kind = cfg.get("type", TextEncoderConfig.type)
     keys = TEXT_ENCODERS.info(kind)["config_keys"]
     own = {k: cfg[k] for k in keys if k in cfg}
     return TEXT_ENCODERS.create(
