@@ -209,7 +209,7 @@ def fill(cls: type, data: Mapping[str, Any] | None) -> Any:
 def _fill_value(hint: Any, value: Any) -> Any:
     hint = _unwrap_optional(hint)
     origin, args = typing.get_origin(hint), typing.get_args(hint)
-    if _is_section(hint) and isinstance(value, Mapping):
+    if _is_section(hint) and (value is None or isinstance(value, Mapping)):  # null: the section's defaults
         return fill(hint, value)
     if origin is dict and args and _is_section(args[1]) and isinstance(value, Mapping):
         return {k: fill(args[1], v) for k, v in value.items()}

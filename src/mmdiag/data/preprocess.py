@@ -19,6 +19,8 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
+from mmdiag.config.fields import fill
+from mmdiag.config.sections import PreprocessConfig
 from mmdiag.data import cache_layout
 from mmdiag.data.byo import Dataset
 from mmdiag.data.corpus import Corpus
@@ -120,7 +122,7 @@ def preprocess(
     a refused image or a full disk leaves the previous cache (or nothing), never a mix.
     """
     out_dir = Path(out_dir)
-    size = int(cfg.get("size", 32))
+    size = int(fill(PreprocessConfig, cfg).size)  # the `preprocess` section; a key left out takes its default
     index_parts = []
     shapes = {}
     decoded = {}

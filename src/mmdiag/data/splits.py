@@ -33,6 +33,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from mmdiag.config.fields import fill
+from mmdiag.config.sections import SingleCentreConfig, SplitsConfig
 from mmdiag.errors import ConfigError
 
 PARTITIONS = ("train", "val", "test")
@@ -145,7 +147,7 @@ def _official_single_centre(
     free = cases[[a == "" for a in assigned]]
     free_test: list[str] = []
     if len(free) and not parts["test"]:
-        fraction = float(sc.get("test_fraction", 0.3))
+        fraction = float(fill(SingleCentreConfig, sc).test_fraction)
         free_rest, free_test = stratified_group_holdout(free, fraction, np.random.default_rng([seed, 3]))
     else:
         free_rest = sorted(free["case_id"].tolist())
@@ -173,8 +175,9 @@ def make_splits(cases: pd.DataFrame, cfg: Mapping) -> dict[str, Split]:
     Raises:
         ConfigError: a configured centre has no cases; `SplitError`: the splits cannot be trained on.
     """
-    seed = int(cfg.get("seed", 0))
-    val_fraction = float(cfg.get("val_fraction", 0.15))
+    typed = fill(SplitsConfig, cfg)  # keys left out (a section written by hand) take their defaults
+    seed = int(typed.seed)
+    val_fraction = float(typed.val_fraction)
     out: dict[str, Split] = {}
     problems: list[str] = []
     explained: set[str] = set()  # splits whose root cause is already reported: no follow-on messages
@@ -190,12 +193,12 @@ def make_splits(cases: pd.DataFrame, cfg: Mapping) -> dict[str, Split]:
         centre = sc.get("centre") or sorted(cases["centre"].unique())[0]
         sub = cases if centre == ALL_CENTRES else _centre_cases(cases, centre, "splits.single_centre.centre")
         rng = np.random.default_rng([seed, 1])
-        train, test = stratified_group_holdout(sub, float(sc.get("test_fraction", 0.3)), rng)
+        train, test = stratified_group_holdout(sub, float(typed.single_centre.test_fraction), rng)
         train, val = _train_val(cases, train, val_fraction, rng)
         out["single_centre"] = Split(
             "single_centre",
             {"train": train, "val": val, "test": test},
-            {"centre": centre, "test_fraction": float(sc.get("test_fraction", 0.3)), "seed": seed},
+            {"centre": centre, "test_fraction": float(typed.single_centre.test_fraction), "seed": seed},
         )
 
     mc = dict(cfg.get("multi_centre") or {})
@@ -240,7 +243,7 @@ def make_splits(cases: pd.DataFrame, cfg: Mapping) -> dict[str, Split]:
         )
 
     cv = cfg.get("cv") or {}
-    k = int(cv.get("folds", 5))
+    k = int(typed.cv.folds)
     cv_centres = cv.get("centres") or []
     if cv_centres == AUTO:  # as mmdiag.plan: every centre with at least 2 cases per fold
         counts = cases["centre"].value_counts()
