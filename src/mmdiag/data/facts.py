@@ -85,8 +85,10 @@ def declared_facts(config: Mapping[str, Any]) -> DatasetFacts:
     Raises:
         ConfigError: unknown source, or a folder that is not there / has no dataset.yaml.
     """
+    from mmdiag.config.sections import DatasetConfig
+
     ds = config.get("dataset") or {}
-    source = ds.get("source", "synthetic")
+    source = ds.get("source", DatasetConfig.source)
     section = dict(ds.get(source) or {})
     readers = {
         "folder": _folder,
@@ -249,7 +251,9 @@ def _medmnist_subset(
 
 
 def _medmnist(section: Mapping[str, Any]) -> DatasetFacts:
-    flag = str(section.get("flag", "pathmnist"))
+    from mmdiag.data.sources.medmnist import MedmnistConfig
+
+    flag = str(section.get("flag", MedmnistConfig.flag))  # the section is filled only when the config names it
     labels, task, pos, channels = _medmnist_subset(_medmnist_info(), flag, section.get("positive_label"))
     modality = flag.removesuffix("mnist")
     return DatasetFacts(
