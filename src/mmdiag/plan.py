@@ -246,8 +246,8 @@ class Plan:
         tm = out.setdefault("tmmnet", {})
         tm["arms"] = copy.deepcopy(self.arms)
         tm["seeds"] = list(self.seeds)
-        tm["comparison"] = {**tm.get("comparison", {}), **copy.deepcopy(self.comparison)}
-        tm["text_guidance"] = {**tm.get("text_guidance", {}), **copy.deepcopy(self.text_guidance)}
+        tm["comparison"] = {**tm["comparison"], **copy.deepcopy(self.comparison)}
+        tm["text_guidance"] = {**tm["text_guidance"], **copy.deepcopy(self.text_guidance)}
         tm.setdefault("cv", {})["arm"] = self.cv_arm
         sp = out.setdefault("splits", {})
         sp["single_centre"] = {**(sp.get("single_centre") or {}), "centre": self.single_centre}
@@ -309,8 +309,8 @@ class _Planner:
             if target == single:
                 raise ConfigError(f"splits.multi_centre.target: '{target}' is also the single-centre centre")
         cv = sp.get("cv") or {}
-        folds = int(cv.get("folds", 5))
-        wanted = cv.get("centres", [])
+        folds = int(cv["folds"])
+        wanted = cv["centres"]
         cv_centres = list(centres) if wanted == AUTO else [known(str(c), "splits.cv.centres") for c in wanted or []]
         kept = []
         for c in cv_centres:
@@ -334,7 +334,7 @@ class _Planner:
         for name, raw in (tm.get("arms") or {}).items():
             tables = self.arm_tables(name)
             try:
-                mods = resolve_modalities(raw.get("modalities", ROLES), self.mods, f"tmmnet.arms.{name}.modalities")
+                mods = resolve_modalities(raw["modalities"], self.mods, f"tmmnet.arms.{name}.modalities")
             except Unresolved as exc:
                 self.leave_out(f"arm {name}", str(exc), "tmmnet", tables)
                 continue
@@ -460,7 +460,7 @@ class _Planner:
             return
         total = sum(self.facts.coverage.values())
         partial = sum(n for k, n in self.facts.coverage.items() if len(k) < len(self.facts.modalities))
-        policy = (self.config.get("data") or {}).get("missing_modality", "drop")
+        policy = self.config["data"]["missing_modality"]
         if policy == "drop":
             self.leave_out(
                 "cases lacking a modality",
@@ -517,7 +517,7 @@ class _Planner:
             "distillation": distillation is not None,
             "dualbranch": dualbranch is not None,
         }
-        seeds = tm.get("seeds") or [int(self.config.get("seed", 0))]
+        seeds = tm["seeds"] or [int(self.config["seed"])]
         if len(set(seeds)) != len(seeds):
             raise ConfigError(f"tmmnet.seeds: {seeds} repeats a seed")
         return Plan(
@@ -525,7 +525,7 @@ class _Planner:
             studies=[s for s in self.wanted if runnable.get(s, True)],
             arms=arms,
             seeds=[int(s) for s in seeds],
-            encoder=str(tm.get("encoder", "")),
+            encoder=str(tm["encoder"]),
             comparison=comparison,
             text_guidance=guidance,
             cv_arm=cv_arm,
