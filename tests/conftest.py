@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -23,6 +24,19 @@ os.environ.setdefault("DVC_NO_ANALYTICS", "1")
 
 REPO = Path(__file__).resolve().parents[1]
 TINY_CONFIG = REPO / "tests" / "configs" / "tiny.yaml"
+# The default config's TMM-Net arms (Table 3) with the roles resolved on the embedded data (first = eus,
+# second = wle) and only the switches each arm turns on: what model and reporting tests build runs from.
+PAPER_ARMS: dict[str, dict[str, Any]] = {
+    "baseline1": {"modalities": ["eus"]},
+    "baseline2": {"modalities": ["wle"]},
+    "baseline1_eus_stage1": {"modalities": ["eus"], "stage1": True},
+    "baseline2_wle_stage1": {"modalities": ["wle"], "stage1": True},
+    "direct_fusion": {"modalities": ["eus", "wle"]},
+    "stage1": {"modalities": ["eus", "wle"], "stage1": True},
+    "stages12": {"modalities": ["eus", "wle"], "stage1": True, "stage2": True},
+    "attributes_no_text": {"modalities": ["eus", "wle"], "attributes": True, "attention": True},
+    "tmmnet": {"modalities": ["eus", "wle"], "stage1": True, "stage2": True, "attention": True},
+}
 
 
 @pytest.fixture(autouse=True)
@@ -30,6 +44,14 @@ def _one_thread() -> None:
     import torch
 
     torch.set_num_threads(1)
+
+
+@pytest.fixture
+def offline_base() -> str:
+    """Mirror URL on a closed loopback port: any accidental download fails at once, locally."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{s.getsockname()[1]}/"
 
 
 @pytest.fixture(scope="session")

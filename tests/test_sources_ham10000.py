@@ -6,7 +6,6 @@ import csv
 import hashlib
 import io
 import re
-import socket
 import zipfile
 from pathlib import Path
 
@@ -65,13 +64,6 @@ def write_ham(folder: Path, rows: list[tuple[str, ...]] = ROWS, skip_image: str 
             else:
                 z2.writestr(f"HAM10000_images_part_2/{name}.jpg", images[name])
     return images
-
-
-@pytest.fixture
-def offline_base() -> str:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return f"http://127.0.0.1:{s.getsockname()[1]}/"
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import socket
 from collections import Counter
 from pathlib import Path
 
@@ -39,14 +38,6 @@ def write_npz(
     path.parent.mkdir(parents=True, exist_ok=True)
     (np.savez_compressed if compressed else np.savez)(path, **arrays)
     return arrays
-
-
-@pytest.fixture
-def offline_base() -> str:
-    """Mirror URL on a closed loopback port: any accidental download fails at once, locally."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return f"http://127.0.0.1:{s.getsockname()[1]}/"
 
 
 @pytest.fixture

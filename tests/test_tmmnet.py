@@ -9,23 +9,13 @@ from typing import Any
 import pytest
 import torch
 
+from conftest import PAPER_ARMS
 from mmdiag.data.batches import Cache, SampleSet
 from mmdiag.losses import build_loss
 from mmdiag.losses.contrastive import clip_loss
 from mmdiag.losses.prototype import prototype_matching_loss, prototype_matrix
 from mmdiag.models.tmmnet import tmmnet
 
-ARMS = {
-    "baseline1": {"modalities": ["eus"]},
-    "baseline2": {"modalities": ["wle"]},
-    "baseline1_eus_stage1": {"modalities": ["eus"], "stage1": True},
-    "baseline2_wle_stage1": {"modalities": ["wle"], "stage1": True},
-    "direct_fusion": {"modalities": ["eus", "wle"]},
-    "stage1": {"modalities": ["eus", "wle"], "stage1": True},
-    "stages12": {"modalities": ["eus", "wle"], "stage1": True, "stage2": True},
-    "attributes_no_text": {"modalities": ["eus", "wle"], "attributes": True, "attention": True},
-    "tmmnet": {"modalities": ["eus", "wle"], "stage1": True, "stage2": True, "attention": True},
-}
 TINY_VIT = {
     "model_name": "vit_tiny_patch16_224",
     "pretrained": "off",
@@ -93,7 +83,7 @@ def test_same_case_pairs_are_not_negatives() -> None:
 
 
 def test_prototype_matrices_are_6x6_and_5x5(cache: Cache) -> None:
-    model = tmmnet(**_cfg(cache, ARMS["tmmnet"]))
+    model = tmmnet(**_cfg(cache, PAPER_ARMS["tmmnet"]))
     model.set_active({"proto", "attr", "cls"})
     out = model(_batch(cache, ["eus", "wle"]))
     shapes = {m: prototype_matrix(*out["protos"][m]).shape[1:] for m in ("eus", "wle")}
@@ -115,7 +105,7 @@ PHASES = {
 @pytest.mark.parametrize("phase", list(PHASES))
 def test_gradients_reach_every_trainable_part(cache: Cache, phase: str) -> None:
     torch.manual_seed(0)
-    model = tmmnet(**_cfg(cache, ARMS["tmmnet"]))
+    model = tmmnet(**_cfg(cache, PAPER_ARMS["tmmnet"]))
     terms, parts = PHASES[phase]
     model.set_active(terms)
     batch = _batch(cache, ["eus", "wle"])
@@ -131,7 +121,7 @@ def test_gradients_reach_every_trainable_part(cache: Cache, phase: str) -> None:
 
 def test_stage3_gradients_reach_attention(cache: Cache) -> None:
     torch.manual_seed(0)
-    model = tmmnet(**_cfg(cache, ARMS["tmmnet"]))
+    model = tmmnet(**_cfg(cache, PAPER_ARMS["tmmnet"]))
     model.set_active({"cls"})
     batch = _batch(cache, ["eus", "wle"])
     build_loss("ce")(model(batch), batch)["ce_loss"].backward()
@@ -139,10 +129,10 @@ def test_stage3_gradients_reach_attention(cache: Cache) -> None:
         assert p.grad is not None and p.grad.abs().sum() > 0, name
 
 
-@pytest.mark.parametrize("arm", list(ARMS))
+@pytest.mark.parametrize("arm", list(PAPER_ARMS))
 def test_each_arm_builds_and_trains_one_step(cache: Cache, arm: str) -> None:
     torch.manual_seed(0)
-    spec = ARMS[arm]
+    spec = PAPER_ARMS[arm]
     model = tmmnet(**_cfg(cache, spec))
     terms = (
         {"cls"}
@@ -170,7 +160,7 @@ def test_each_arm_builds_and_trains_one_step(cache: Cache, arm: str) -> None:
 def test_prediction_needs_no_report(cache: Cache) -> None:
     from mmdiag.experiments.evaluation import predict
 
-    model = tmmnet(**_cfg(cache, ARMS["tmmnet"]))
+    model = tmmnet(**_cfg(cache, PAPER_ARMS["tmmnet"]))
     s = SampleSet(cache, cache.cases["case_id"].tolist()[:4], ["eus", "wle"])
     pred = predict(model, s, batch_size=4)
     assert pred["probs"].shape == (len(s), 2)
@@ -192,7 +182,7 @@ def test_invalid_arms_are_rejected(cache: Cache) -> None:
         tmmnet(**_cfg(cache, {"modalities": ["eus"], "stage1": True, "stage2": True, "attention": True}))
     with pytest.raises(ValueError, match="stage 2 builds on stage 1"):
         tmmnet(**_cfg(cache, {"modalities": ["eus", "wle"], "stage2": True}))
-    model = tmmnet(**_cfg(cache, ARMS["direct_fusion"]))
+    model = tmmnet(**_cfg(cache, PAPER_ARMS["direct_fusion"]))
     with pytest.raises(ValueError, match="not part of this arm"):
         model.set_active({"clip"})
 
@@ -200,7 +190,7 @@ def test_invalid_arms_are_rejected(cache: Cache) -> None:
 def test_cnn_backbone_plugin(cache: Cache) -> None:
     """Text guidance as a plug-in for CNN backbones (Table 2): stages 1,2 + direct fusion on a ResNet."""
     cnn = {"model_name": "resnet50", "width": 0.125, "pretrained": "off"}
-    model = tmmnet(**_cfg(cache, ARMS["stages12"], encoder=cnn))
+    model = tmmnet(**_cfg(cache, PAPER_ARMS["stages12"], encoder=cnn))
     model.set_active({"cls", "clip", "proto", "attr"})
     out = model(_batch(cache, ["eus", "wle"]))
     assert out["logits"].shape[1] == 2 and "protos" in out and "clip" in out
@@ -209,16 +199,16 @@ def test_cnn_backbone_plugin(cache: Cache) -> None:
 def test_attention_over_a_1x1_grid_is_refused_naming_encoder_and_size(cache: Cache) -> None:
     """A stride-32 CNN at 32 px gives one token: stage 3 would silently be a linear map."""
     cnn = {"model_name": "resnet18", "width": 0.25, "pretrained": "off"}
-    cfg = {**_cfg(cache, ARMS["tmmnet"], encoder=cnn), "image_size": 32, "encoder_label": "resnet18_cpu"}
+    cfg = {**_cfg(cache, PAPER_ARMS["tmmnet"], encoder=cnn), "image_size": 32, "encoder_label": "resnet18_cpu"}
     with pytest.raises(ValueError, match=r"at least 2x2, but encoder 'resnet18_cpu' gives 1x1 at 32 px"):
         tmmnet(**cfg)
     ok = {**cnn, "model_kwargs": {"output_stride": 8}}
-    model = tmmnet(**{**_cfg(cache, ARMS["tmmnet"], encoder=ok), "image_size": 32})
+    model = tmmnet(**{**_cfg(cache, PAPER_ARMS["tmmnet"], encoder=ok), "image_size": 32})
     assert model(_batch(cache, ["eus", "wle"]))["attention_maps"][0].shape[1] == 16  # a 4x4 grid
 
 
 def test_attributes_arm_learns_attributes_without_a_text_tower(cache: Cache) -> None:
-    model = tmmnet(**_cfg(cache, ARMS["attributes_no_text"]))
+    model = tmmnet(**_cfg(cache, PAPER_ARMS["attributes_no_text"]))
     assert len(model.text) == 0 and not hasattr(model, "txt_protos")
     with pytest.raises(ValueError, match="not part of this arm"):
         model.set_active({"proto"})
@@ -231,7 +221,7 @@ def test_unannotated_attributes_and_missing_modalities_take_no_part_in_the_losse
     """-1 targets are skipped (an all-unannotated batch gives 0, not NaN); samples without a modality
     get the learned token and leave that modality's attribute and CLIP terms."""
     torch.manual_seed(0)
-    model = tmmnet(**{**_cfg(cache, ARMS["tmmnet"]), "missing_token": True})
+    model = tmmnet(**{**_cfg(cache, PAPER_ARMS["tmmnet"]), "missing_token": True})
     model.set_active({"cls", "clip", "proto", "attr"})
     batch = _batch(cache, ["eus", "wle"])
     n = batch["label"].shape[0]
