@@ -23,12 +23,13 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from mmdiag.config.sections import PipelineConfig
 from mmdiag.errors import MmdiagError
 
 
 def setup_process(config: dict[str, Any], threads: int | None = None) -> None:
     """Process-wide settings every entry point needs before heavy imports."""
-    if config.get("hub_offline", True):
+    if config.get("hub_offline", PipelineConfig.hub_offline):  # the config may not be validated yet
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     os.environ.setdefault("DVC_NO_ANALYTICS", "1")
@@ -52,7 +53,7 @@ def check_config_or_exit(config: Mapping[str, Any]) -> None:
 
 def ignore_results_root(config: Mapping[str, Any]) -> None:
     """Write `<results>/.gitignore` (`*`) once the results root exists; never overwrite an existing file."""
-    root = Path(str(config.get("results", "results")))
+    root = Path(str(config.get("results", PipelineConfig.results)))
     marker = root / ".gitignore"
     if root.is_dir() and not marker.exists():
         try:

@@ -14,7 +14,7 @@ log = logging.getLogger(__name__)
 
 def _context(config: dict[str, Any], meta: str, supports_missing_modality: bool = True, study: str = "") -> Context:
     """The study's context; a model without a missing-modality token runs on complete cases only (`drop`)."""
-    policy = (config.get("data") or {}).get("missing_modality", "drop")
+    policy = config["data"]["missing_modality"]
     if not supports_missing_modality and policy != "drop":
         log.info(
             "%s: data.missing_modality is %r, but the model has no missing-modality token: cases without every "
