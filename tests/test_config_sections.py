@@ -10,6 +10,7 @@ in the same commit and say so.
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import json
 from pathlib import Path
@@ -116,6 +117,64 @@ def test_every_key_has_type_description_and_default() -> None:
             assert {"type", "description"} <= set(sub), path  # a source: filled only when a config names it
             continue
         assert {"type", "description", "default"} <= set(sub), path
+
+
+# `.get("<schema key>", <literal>)` calls that read something other than the pipeline config, or whose
+# fallback is not the schema default: (file under src/mmdiag, key) -> why.
+NOT_CONFIG_DEFAULTS = {
+    ("config/checks.py", "description"): "a JSON Schema node",
+    ("config/schema.py", "type"): "a JSON Schema node",
+    ("config/schema.py", "description"): "a JSON Schema node",
+    ("data/facts.py", "name"): "dataset.yaml",
+    ("data/format.py", "description"): "dataset.yaml",
+    ("data/format.py", "synthetic"): "dataset.yaml",
+    ("data/sources/medmnist.py", "description"): "an entry of medmnist.info.INFO",
+    ("experiments/provenance.py", "dataset"): "the cache's meta.json",
+    ("experiments/provenance.py", "synthetic"): "the cache's meta.json",
+    ("models/tmmnet.py", "model_name"): "a label for a message ('?': a family without model names)",
+    ("reporting/seeds.py", "encoder"): "a run record",
+    ("reporting/tmm_figures.py", "seed"): "a run record",
+    ("reporting/tmm_tables.py", "arm"): "a CV run's metrics",
+    ("reporting/study_tables.py", "fusion_study"): "a table built from a partial config (tests): no baseline row",
+    ("reporting/study_tables.py", "base"): "a table built from a partial config (tests): no baseline row",
+    ("reporting/study_tables.py", "fusion"): "a table built from a partial config (tests): no baseline row",
+}
+
+
+def _schema_keys() -> set[str]:
+    keys: set[str] = set()
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            for key, sub in (node.get("properties") or {}).items():
+                keys.add(key)
+                walk(sub)
+            for nested in (node.get("additionalProperties"), node.get("items")):
+                walk(nested)
+
+    walk(config_schema())
+    return keys
+
+
+def test_no_config_default_is_restated_in_the_library() -> None:
+    """No `.get("<schema key>", <literal>)` under src/: the validated config has every default filled, so read
+    it by key, as a typed section (`mmdiag.config.fields.fill`), or, before validation, with the default taken
+    from its section class (`DatasetConfig.source`)."""
+    keys = _schema_keys()
+    literal = (ast.Constant, ast.List, ast.Dict, ast.Tuple, ast.Set, ast.UnaryOp)
+    src = REPO / "src" / "mmdiag"
+    found = []
+    for path in sorted(src.rglob("*.py")):
+        rel = path.relative_to(src).as_posix()
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "get"):
+                continue
+            if len(node.args) != 2 or not isinstance(node.args[1], literal):
+                continue
+            key = node.args[0]
+            if isinstance(key, ast.Constant) and key.value in keys and (rel, key.value) not in NOT_CONFIG_DEFAULTS:
+                found.append(f"{rel}:{node.lineno}: .get({key.value!r}, {ast.unparse(node.args[1])})")
+    assert not found, "config defaults restated:\n" + "\n".join(found)
 
 
 if __name__ == "__main__":

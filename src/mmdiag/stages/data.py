@@ -6,18 +6,21 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from mmdiag.data.byo import dataset_checksum, load_dataset
-from mmdiag.io import read_json, write_json
+from mmdiag.stages.declare import stage
 
 log = logging.getLogger(__name__)
 
 
+@stage(reads=("dataset",))
 def download(config: dict[str, Any], data: str, info: str, **_: Any) -> None:
     """Produce the BYO folder `data` from `dataset.source`, validate it, record its checksum in `info`."""
+    from mmdiag.data.byo import dataset_checksum, load_dataset
+    from mmdiag.data.sources import prepare_source, source_schema
+    from mmdiag.io import write_json
+
     ds_cfg = config["dataset"]
     source = ds_cfg["source"]
     out = Path(data)
-    from mmdiag.data.sources import prepare_source, source_schema
 
     src_cfg = dict(ds_cfg.get(source) or {})
     if "name" in source_schema(source).get("properties", {}):
@@ -40,11 +43,13 @@ def download(config: dict[str, Any], data: str, info: str, **_: Any) -> None:
     )
 
 
+@stage(reads=("corpus",))
 def build_corpus(config: dict[str, Any], data: str, corpus: str, **_: Any) -> None:
     """The character frequency-rank vocabulary of every report (TMM-Net §4.1), saved with counts.
 
     A dataset without reports gets a corpus of the two special ids only (padding, unknown).
     """
+    from mmdiag.data.byo import load_dataset
     from mmdiag.data.corpus import build_corpus as build
     from mmdiag.data.corpus import save_corpus
     from mmdiag.data.preprocess import report_columns
@@ -66,6 +71,7 @@ def build_corpus(config: dict[str, Any], data: str, corpus: str, **_: Any) -> No
     save_corpus(c, corpus)
 
 
+@stage(reads=("preprocess", "splits"))
 def preprocess(config: dict[str, Any], data: str, info: str, corpus: str, meta: str, splits: str, **_: Any) -> None:
     """Check the splits, then decode/resize/crop/normalise every image once into `cache/`, encode reports,
     and write the splits.
@@ -73,16 +79,18 @@ def preprocess(config: dict[str, Any], data: str, info: str, corpus: str, meta: 
     The splits are built and checked first (`mmdiag.data.splits.check_splits` via `make_splits`): a split
     that cannot be trained on stops here with one message, before any image is decoded or file written.
     """
+    from mmdiag.data.byo import load_dataset
     from mmdiag.data.corpus import load_corpus
     from mmdiag.data.preprocess import preprocess as run_preprocess
     from mmdiag.data.splits import make_splits
+    from mmdiag.io import read_json, write_json
 
     ds = load_dataset(data, validate=False)
     checksum = read_json(info)["checksum"]
     made = make_splits(ds.cases, config["splits"])
     cache_dir = Path(meta).parent
     run_preprocess(
-        ds, load_corpus(corpus), cache_dir, config["preprocess"], checksum, progress=bool(config["progress"])
+        ds, load_corpus(corpus), cache_dir, config["preprocess"], checksum, progress=bool(config.get("progress", True))
     )
     split_dir = Path(splits).parent
     for name, split in made.items():

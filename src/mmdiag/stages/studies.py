@@ -4,17 +4,22 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from mmdiag.experiments.context import Context
 from mmdiag.io import write_json
+from mmdiag.stages.declare import stage
+
+if TYPE_CHECKING:
+    from mmdiag.experiments.context import Context
 
 log = logging.getLogger(__name__)
 
 
 def _context(config: dict[str, Any], meta: str, supports_missing_modality: bool = True, study: str = "") -> Context:
     """The study's context; a model without a missing-modality token runs on complete cases only (`drop`)."""
-    policy = config["data"]["missing_modality"]
+    from mmdiag.experiments.context import Context
+
+    policy = (config.get("data") or {}).get("missing_modality", "drop")
     if not supports_missing_modality and policy != "drop":
         log.info(
             "%s: data.missing_modality is %r, but the model has no missing-modality token: cases without every "
@@ -56,6 +61,7 @@ def _test_set(split: str) -> dict[str, tuple[str, str]]:
     return eval_sets({"split": split})
 
 
+@stage(reads=("seed", "data", "augment", "trainer", "text_encoders", "encoders", "evaluation", "fusion_study"))
 def fusion_study(config: dict[str, Any], meta: str, split: str, summary: str, study: str, **_: Any) -> None:
     """Every run of one fusion-study table, in one process, each in its own resumable run folder."""
     from mmdiag.experiments.studies import fusion_runs
@@ -67,42 +73,17 @@ def fusion_study(config: dict[str, Any], meta: str, split: str, summary: str, st
     write_json(summary, {"study": f"fusion_{study}", "runs": {k: str(out / k / "metrics.json") for k in results}})
 
 
+@stage(reads=("seed", "data", "augment", "trainer", "encoders", "evaluation", "distillation"))
 def distillation(config: dict[str, Any], meta: str, split: str, summary: str, **_: Any) -> None:
     """Teacher (hybrid-paper recipe), then the ~40% student trained against it; both measured for efficiency."""
-    import torch
-
-    from mmdiag.engine.device import pick_device
-    from mmdiag.engine.efficiency import measure_efficiency
-    from mmdiag.experiments.studies import distillation_runs
-    from mmdiag.experiments.supervised import load_model, train_model
-    from mmdiag.models.student import SUPPORTS_MISSING_MODALITY, parameter_ratio
+    from mmdiag.experiments.distillation import run_distillation
+    from mmdiag.models.student import SUPPORTS_MISSING_MODALITY
 
     ctx = _context(config, meta, SUPPORTS_MISSING_MODALITY, "distillation")
-    out = Path(summary).parent
-    teacher_run, student_run = distillation_runs(ctx)
-    train_model(ctx, teacher_run, split, _test_set(split), out / "teacher")
-    teacher = load_model(out / "teacher" / "model.pt")
-    train_model(ctx, student_run, split, _test_set(split), out / "student", teacher=teacher)
-    student = load_model(out / "student" / "model.pt")
-    device = pick_device(config["trainer"].get("device", "auto"))
-    samples = ctx.samples(split, "test", teacher_run["modalities"])
-    batch = samples.batch(torch.arange(min(len(samples), int(config["distillation"].get("efficiency_batch", 64)))))
-    models = {"teacher": teacher, "student": student}
-    efficiency = {name: measure_efficiency(m, batch, device) for name, m in models.items()}
-    write_json(
-        summary,
-        {
-            "study": "distillation",
-            "runs": {
-                "teacher": str(out / "teacher" / "metrics.json"),
-                "student": str(out / "student" / "metrics.json"),
-            },
-            "efficiency": efficiency,
-            "parameter_ratio": parameter_ratio(student, teacher),
-        },
-    )
+    write_json(summary, run_distillation(ctx, split, _test_set(split), Path(summary).parent))
 
 
+@stage(reads=("seed", "data", "augment", "trainer", "evaluation", "dualbranch"))
 def dualbranch(config: dict[str, Any], meta: str, split: str, metrics: str, stage: str, **inputs: Any) -> None:
     """A dual-branch stage: `unimodal_<m>` from scratch, or `fusion` initialised from the unimodal runs."""
     import torch
@@ -122,7 +103,4 @@ def dualbranch(config: dict[str, Any], meta: str, split: str, metrics: str, stag
         def init(model: torch.nn.Module) -> None:
             model.load_unimodal(states)
 
-    from mmdiag.run_folder import eval_sets
-
-    sets = eval_sets({"split": split, "external": inputs.get("external")})
-    train_model(ctx, run, split, sets, Path(metrics).parent, init=init)
+    train_model(ctx, run, split, _test_set(split), Path(metrics).parent, init=init)
