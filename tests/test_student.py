@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 import torch
 
-from mmdiag.models.student import build_spec, make_student, parameter_ratio, width_key
+from mmdiag.models.spec import build_model
+from mmdiag.models.student import make_student, parameter_ratio, width_key
 
 torch.set_num_threads(1)
 
@@ -50,7 +51,7 @@ def test_ratio_from_built_models_matches_specs() -> None:
     teacher = {**DUAL, "width": 0.125}
     student = make_student(teacher)
     torch.manual_seed(0)
-    built = parameter_ratio(build_spec(student), build_spec(teacher))
+    built = parameter_ratio(build_model(student), build_model(teacher))
     assert built == pytest.approx(parameter_ratio(student, teacher))
 
 

@@ -29,6 +29,7 @@ from mmdiag.experiments.evaluation import predict, score
 from mmdiag.experiments.provenance import now
 from mmdiag.experiments.runs import evaluate_sets, finish_run
 from mmdiag.losses import build_loss
+from mmdiag.models.spec import build_model
 from mmdiag.registry import MODELS
 from mmdiag.run_folder import CHECKPOINTS
 
@@ -92,11 +93,6 @@ def validation_keys(ctx: Context) -> frozenset[str] | None:
         log.debug("could not list validation keys in advance", exc_info=True)
         return None
     return frozenset({f"val_{k}" for k, v in metrics.items() if np.isscalar(v)} | {"val_loss"})
-
-
-def build_model(spec: Mapping[str, Any]) -> nn.Module:
-    kwargs = {k: v for k, v in spec.items() if k != "name"}
-    return MODELS.create(spec["name"], **kwargs)
 
 
 def train_model(

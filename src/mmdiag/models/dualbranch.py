@@ -37,6 +37,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from mmdiag.models.encoders.timm_image import _width_kwargs
+from mmdiag.models.spec import config_of
 from mmdiag.registry import MODELS
 
 NUM_STAGES = 4
@@ -221,14 +222,10 @@ class DualBranchResNet(nn.Module):
 
 
 def _create_dualbranch(cfg: Mapping[str, Any], **arch_args: Any) -> DualBranchResNet:
-    known = set(DualBranchCfg.__dataclass_fields__)
-    unknown = set(cfg) - known
-    if unknown:
-        raise ValueError(f"unknown dual-branch model keys: {sorted(unknown)}")
     clash = {k for k in arch_args if k in cfg and cfg[k] != arch_args[k]}
     if clash:
         raise ValueError(f"{sorted(clash)} fixed by this entry point ({arch_args}); use 'dualbranch_resnet' instead")
-    return DualBranchResNet(DualBranchCfg(**{**cfg, **arch_args}))
+    return DualBranchResNet(config_of(DualBranchCfg, {**cfg, **arch_args}, "dual-branch"))
 
 
 @MODELS.register("dualbranch_resnet")

@@ -28,6 +28,7 @@ from torch import Tensor, nn
 from mmdiag.config.sections import FusionBaseConfig
 from mmdiag.models.encoders import create_image_encoder, create_text_encoder
 from mmdiag.models.features import ModalityFeatures, encode_once_per_case
+from mmdiag.models.spec import config_of
 from mmdiag.registry import FUSIONS, HEADS, MODELS
 
 
@@ -178,10 +179,7 @@ class Distiller(nn.Module):
 
 
 def _create_image_text(cfg: Mapping[str, Any]) -> ImageTextClassifier:
-    unknown = set(cfg) - set(ImageTextCfg.__dataclass_fields__)
-    if unknown:
-        raise ValueError(f"unknown image_text model keys: {sorted(unknown)}")
-    return ImageTextClassifier(ImageTextCfg(**cfg))
+    return ImageTextClassifier(config_of(ImageTextCfg, cfg, "image_text"))
 
 
 @MODELS.register("image_text")

@@ -23,7 +23,7 @@ from torch import nn
 
 from mmdiag.models import dualbranch, tmmnet  # noqa: F401  (registers the model families)
 from mmdiag.models.encoders.timm_image import count_parameters
-from mmdiag.registry import MODELS
+from mmdiag.models.spec import build_model
 
 WIDTH_KEYS: dict[str, tuple[str, ...]] = {
     "dualbranch_resnet": ("width",),  # every dualbranch_resnet* variant
@@ -44,16 +44,10 @@ def width_key(name: str) -> tuple[str, ...]:
     return WIDTH_KEYS[max(matches, key=len)]
 
 
-def build_spec(spec: Mapping[str, Any]) -> nn.Module:
-    """The model of a spec `{"name": ..., **kwargs}`."""
-    kwargs = {k: v for k, v in spec.items() if k != "name"}
-    return MODELS.create(spec["name"], **kwargs)
-
-
 def spec_parameters(spec: Mapping[str, Any]) -> int:
     """Parameter count of a spec, built on the meta device (shapes only)."""
     with torch.device("meta"):
-        return count_parameters(build_spec(spec))
+        return count_parameters(build_model(spec))
 
 
 def parameter_ratio(student: nn.Module | Mapping[str, Any], teacher: nn.Module | Mapping[str, Any]) -> float:

@@ -47,6 +47,7 @@ from torch import Tensor, nn
 from mmdiag.config.sections import ArmConfig, TmmnetConfig
 from mmdiag.models.encoders import create_image_encoder, create_text_encoder
 from mmdiag.models.features import ModalityFeatures, case_rows
+from mmdiag.models.spec import config_of
 from mmdiag.registry import FUSIONS, HEADS, MODELS
 
 TEXT_TERMS = frozenset({"clip", "proto"})
@@ -342,11 +343,7 @@ class TMMNet(nn.Module):
 
 
 def _create_tmmnet(cfg: Mapping[str, Any]) -> TMMNet:
-    known = set(TMMNetCfg.__dataclass_fields__)
-    unknown = set(cfg) - known
-    if unknown:
-        raise ValueError(f"unknown TMM-Net model keys: {sorted(unknown)}")
-    return TMMNet(TMMNetCfg(**cfg))
+    return TMMNet(config_of(TMMNetCfg, cfg, "TMM-Net"))
 
 
 @MODELS.register("tmmnet")

@@ -62,27 +62,13 @@ def check_cases(table: CsvTable, facts: SpecFacts, violations: list[Violation]) 
 def _check_values(table: CsvTable, facts: SpecFacts, violations: list[Violation]) -> None:
     """Cell values against dataset.yaml's vocabularies (empty required cells are reported elsewhere)."""
     name = table.name
+    declared = (("label", facts.labels), ("centre", facts.centres))  # column, what dataset.yaml allows
     for record in table.complete_records:
-        label = record.get("label")
-        if facts.labels is not None and table.has("label") and label.strip() and label not in facts.labels:
-            violations.append(
-                Violation(
-                    name,
-                    record.line,
-                    "label",
-                    f"{label!r} is not one of the labels in dataset.yaml ({quote_list(facts.labels)})",
-                )
-            )
-        centre = record.get("centre")
-        if facts.centres is not None and table.has("centre") and centre.strip() and centre not in facts.centres:
-            violations.append(
-                Violation(
-                    name,
-                    record.line,
-                    "centre",
-                    f"{centre!r} is not one of the centres in dataset.yaml ({quote_list(facts.centres)})",
-                )
-            )
+        for column, allowed in declared:
+            value = record.get(column)
+            if allowed is not None and table.has(column) and value.strip() and value not in allowed:
+                message = f"{value!r} is not one of the {column}s in dataset.yaml ({quote_list(allowed)})"
+                violations.append(Violation(name, record.line, column, message))
         split = record.get("split")
         if table.has("split") and split and split not in SPLITS:
             violations.append(
