@@ -90,7 +90,7 @@ def preprocess(config: dict[str, Any], data: str, info: str, corpus: str, meta: 
     made = make_splits(ds.cases, config["splits"])
     cache_dir = Path(meta).parent
     run_preprocess(
-        ds, load_corpus(corpus), cache_dir, config["preprocess"], checksum, progress=bool(config.get("progress", True))
+        ds, load_corpus(corpus), cache_dir, config["preprocess"], checksum, progress=bool(config["progress"])
     )
     split_dir = Path(splits).parent
     for name, split in made.items():

@@ -19,7 +19,7 @@ def _context(config: dict[str, Any], meta: str, supports_missing_modality: bool 
     """The study's context; a model without a missing-modality token runs on complete cases only (`drop`)."""
     from mmdiag.experiments.context import Context
 
-    policy = (config.get("data") or {}).get("missing_modality", "drop")
+    policy = config["data"]["missing_modality"]
     if not supports_missing_modality and policy != "drop":
         log.info(
             "%s: data.missing_modality is %r, but the model has no missing-modality token: cases without every "
