@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from mmdiag.data import cache_layout
 from mmdiag.errors import CorruptInputError
 from mmdiag.reporting.runs import read_meta
 
@@ -112,14 +113,15 @@ def split_ceiling(meta: str | Path, case_ids: Sequence[str]) -> Ceiling | None:
         return None
     root = Path(meta).parent
     truth_path = next(
-        (p for p in (root / TRUE_ATTRIBUTES, root.parent / "raw" / TRUE_ATTRIBUTES) if p.exists()), root / "cases.csv"
+        (p for p in (root / TRUE_ATTRIBUTES, root.parent / "raw" / TRUE_ATTRIBUTES) if p.exists()),
+        root / cache_layout.CASES,
     )
     try:
         cases = pd.read_csv(truth_path, dtype={"case_id": str}, keep_default_na=False).set_index("case_id")
     except (OSError, ValueError, pd.errors.ParserError, UnicodeDecodeError) as exc:
         raise CorruptInputError(f"{truth_path}: not a readable cases table ({type(exc).__name__})") from None
     if truth_path.name == TRUE_ATTRIBUTES:  # labels stay in cases.csv
-        labels = pd.read_csv(root / "cases.csv", dtype={"case_id": str}).set_index("case_id")["label"]
+        labels = pd.read_csv(root / cache_layout.CASES, dtype={"case_id": str}).set_index("case_id")["label"]
     else:
         labels = cases["label"]
     ids = list(dict.fromkeys(str(c) for c in case_ids))
