@@ -7,8 +7,8 @@ from snakemake.logging import logger
 from snakemake.utils import validate
 
 from mmdiag.config.layering import load_layered, snakemake_layers
-from mmdiag.dvc_yaml import rule_settings
 from mmdiag.plan import plan_for
+from mmdiag.stages.index import rule_settings
 from mmdiag.workflow import check_config_or_exit, setup_process
 
 # Snakemake has merged config/config.yaml, the --configfile files and --config; layer them again with the
@@ -50,7 +50,7 @@ wildcard_constraints:
 
 def settings(rule):
     """Every config setting `rule` reads, as a param: Snakemake reruns a job when one of them changes
-    (the same keys dvc.yaml lists as the stage's params; mmdiag.dvc_yaml.READS)."""
+    (what the rule's stage declares, `@stage(reads=...)` in mmdiag.stages; dvc.yaml lists the same keys)."""
     return lambda w: rule_settings(rule, dict(w.items()), config)
 
 
@@ -104,23 +104,6 @@ def reference_run(arm):
     return arm_runs([TM["encoder"]], [arm]) if arm else []
 
 
-def tmm_table_inputs(table):
-    """Run metrics a TMM-Net table is built from: Tables 1-2 the first seed, Table 3 every seed."""
-    enc = TM["encoder"]
-    if table == "t1":
-        return arm_runs(TM["comparison"]["backbones"], TM["comparison"]["arms"]) + reference_run(PLAN.full_arm)
-    if table == "t2":
-        guidance = TM["text_guidance"]
-        return arm_runs(guidance["backbones"], guidance["arms"]) + reference_run(PLAN.guided_fusion_arm)
-    if table == "t3":
-        return arm_runs([enc], list(TM["arms"]), SEEDS)
-    if table == "t3_first_seed":
-        return arm_runs([enc], list(TM["arms"]))
-    if table == "t4":
-        return [f"{RUNS}/tmmnet_cv/{c}/metrics.json" for c in PLAN.cv_centres]
-    raise ValueError(table)
-
-
 def dualbranch_inputs(wildcards):
     """The fusion stage starts from both unimodal runs' weights."""
     if wildcards.stage != "fusion":
@@ -131,14 +114,6 @@ def dualbranch_inputs(wildcards):
 def one_of(names):
     """A wildcard constraint matching exactly `names` (none: a pattern that matches nothing)."""
     return "|".join(re.escape(n) for n in names) if names else "(?!x)x"
-
-
-TMM_TABLES = {
-    "t1": "tmmnet_t1_comparison",
-    "t2": "tmmnet_t2_text_guidance",
-    "t3": "tmmnet_t3_ablation",
-    "t4": "tmmnet_t4_cv",
-}
 
 
 def get_final_output():

@@ -2,9 +2,11 @@
 # which tables and figures the config produces, their inputs, and `reporting_outputs()`, every target.
 #
 #   snakemake all --cores 8 --report results/report.html      (after the run: one self-contained file)
-from mmdiag.plan import is_full_model, is_plain_fusion
+from mmdiag.plan import STUDY_PREFIX, is_full_model, is_plain_fusion
+from mmdiag.reporting.catalog import SELECTORS
 from mmdiag.reporting.catalog import caption as catalog_caption
 from mmdiag.reporting.catalog import study_of
+from mmdiag.reporting.catalog import tables as catalog_tables
 
 REPORT = f"{BASE}/report"
 
@@ -33,7 +35,7 @@ def if_configured(study, paths):
 
 def fusion_summary(study):
     planned = (PLAN.fusion or {}).get("studies", [])
-    return if_configured("fusion_study", [f"{RUNS}/fusion/{study}/summary.json"] if study in planned else [])
+    return [f"{RUNS}/fusion/{study}/summary.json"] if study in planned else []
 
 
 def dualbranch_runs():
@@ -43,30 +45,44 @@ def dualbranch_runs():
 
 
 # ------------------------------------------------------------------------------------------------ tables
-# table name -> the run metrics / study summaries it is built from ([] = the config runs nothing for it)
-TABLE_RUNS = {
-    TMM_TABLES["t1"]: lambda: if_configured("tmmnet", tmm_table_inputs("t1")),
-    TMM_TABLES["t2"]: lambda: if_configured("tmmnet", tmm_table_inputs("t2")),
-    TMM_TABLES["t3"]: lambda: if_configured("tmmnet", tmm_table_inputs("t3")),
-    "tmmnet_t3_ablation_tests": lambda: (
-        if_configured("tmmnet", tmm_table_inputs("t3_first_seed")) if PLAN.full_arm else []
-    ),
-    TMM_TABLES["t4"]: lambda: if_configured("tmmnet", tmm_table_inputs("t4")),
-    "fusion_t3_strategies": lambda: fusion_summary("strategies"),
-    "fusion_t1_hparams": lambda: fusion_summary("hparams"),
-    "fusion_t4_heads_objectives": lambda: fusion_summary("heads_objectives"),
-    "distill_efficiency": lambda: if_configured("distillation", [f"{RUNS}/distillation/summary.json"]),
-    "dualbranch_t5_overall": dualbranch_runs,
-    "dualbranch_t6_key_classes": dualbranch_runs,
+# Every table declares what it is built from (`@table(..., inputs=Inputs(...))`, mmdiag.reporting.catalog);
+# here each kind of selector becomes the run metrics / study summaries of this plan.
+def tmm_runs(inputs):
+    """The arms x backbones of `tmmnet.<group>` (no group: every arm, TMM-Net encoder), then the reference."""
+    group = TM[inputs.group] if inputs.group else {"backbones": [TM["encoder"]], "arms": list(TM["arms"])}
+    seeds = SEEDS if inputs.seeds == "every" else None
+    reference = getattr(PLAN, inputs.reference) if inputs.reference else None
+    return arm_runs(group["backbones"], group["arms"], seeds) + reference_run(reference)
+
+
+SELECT = {
+    "tmm_runs": tmm_runs,
+    "tmm_cv": lambda inputs: [f"{RUNS}/tmmnet_cv/{c}/metrics.json" for c in PLAN.cv_centres],
+    "fusion_summary": lambda inputs: fusion_summary(inputs.group),
+    "distillation_summary": lambda inputs: [f"{RUNS}/distillation/summary.json"],
+    "dualbranch_stages": lambda inputs: dualbranch_runs(),
 }
+if set(SELECT) != set(SELECTORS):
+    raise ValueError(f"rules/report.smk: SELECT maps {sorted(SELECT)}, the catalog has {sorted(SELECTORS)}")
+STUDY_OF_PREFIX = {prefix: study for study, prefix in STUDY_PREFIX.items()}
+TABLE_ENTRIES = {entry.name: entry for entry in catalog_tables()}  # in report order
+
+
+def table_runs(name):
+    """What table `name` is built from in this plan ([] = the config runs nothing for it)."""
+    entry = TABLE_ENTRIES[name]
+    inputs = entry.inputs
+    if inputs.requires and not getattr(PLAN, inputs.requires):
+        return []
+    return if_configured(STUDY_OF_PREFIX[entry.study_prefix], SELECT[inputs.select](inputs))
 
 
 def table_names():
-    return [name for name, runs in TABLE_RUNS.items() if runs()]
+    return [name for name in TABLE_ENTRIES if table_runs(name)]
 
 
 def table_inputs(wildcards):
-    return {"runs": TABLE_RUNS[wildcards.name](), "meta": f"{DATA}/cache/meta.json"}
+    return {"runs": table_runs(wildcards.name), "meta": f"{DATA}/cache/meta.json"}
 
 
 # ----------------------------------------------------------------------------------------------- figures
@@ -79,7 +95,7 @@ def tmm_figure_inputs():
     """TMM-Net figure name -> its named inputs (None = the config has no runs for it)."""
     if "tmmnet" not in config["studies"]:
         return {}
-    ablation = {"runs": tmm_table_inputs("t3_first_seed"), "meta": f"{DATA}/cache/meta.json"}
+    ablation = {"runs": arm_runs([TM["encoder"]], list(TM["arms"])), "meta": f"{DATA}/cache/meta.json"}
     full, plain = tmm_arm_run(is_full_model), tmm_arm_run(is_plain_fusion)
     return {
         "tmmnet_fig8_roc_ablation": ablation,

@@ -14,7 +14,7 @@ rule table:
     log:
         f"{TABLES}/{{name}}.log",
     wildcard_constraints:
-        name="|".join(TABLE_RUNS),
+        name="|".join(TABLE_ENTRIES),
     conda:
         "../envs/report.yaml"
     params:

@@ -1,15 +1,16 @@
 """The `mmdiag` command: a thin dispatcher to subcommands implemented across the library.
 
-Subcommands are looked up lazily ("module:function") so `mmdiag --help` and light commands never
-import torch. Each function takes its own argv list and returns an exit code.
+Subcommands are looked up lazily ("module:function", resolved like a DDP rank's stage by
+`mmdiag.workflow.resolve`) so `mmdiag --help` and light commands never import torch. Each function takes its
+own argv list and returns an exit code.
 """
 
 from __future__ import annotations
 
-import importlib
 import sys
 
 from mmdiag.errors import MmdiagError
+from mmdiag.workflow import resolve
 
 # name -> ("module:function", one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -50,9 +51,8 @@ def main(argv: list[str] | None = None) -> int:
     if name not in COMMANDS:
         print(f"mmdiag: unknown command '{name}'\n\n{_usage()}", file=sys.stderr)
         return 2
-    module, func = COMMANDS[name][0].split(":")
     try:
-        return int(getattr(importlib.import_module(module), func)(rest) or 0)
+        return int(resolve(COMMANDS[name][0])(rest) or 0)
     except MmdiagError as exc:
         print(f"mmdiag {name}: error: {exc}", file=sys.stderr)
         return 1

@@ -10,8 +10,9 @@ Python API on the config(s) given (default: the Snakefile's `configfile:`) and w
   keeps a stage from re-running upstream jobs, which are other stages' business.
 - `deps`: the job's input files, the rule's .smk file, its `script:` and every `mmdiag` module that
   script reaches through imports (static, transitive, function-level imports included).
-- `params`: the config keys the rule's library function reads (`READS` below), listed under every
-  config file that sets them, so DVC reruns a stage only when a setting it uses changes.
+- `params`: the config keys the rule's stage function declares it reads (`@stage(reads=...)` in
+  `mmdiag.stages`, see `mmdiag.stages.declare`), listed under every config file that sets them, so
+  DVC reruns a stage only when a setting it uses changes.
 - `outs`: the job's outputs, logs and benchmark, each widened to the largest folder no other job
   writes into (a run folder, the preprocessing cache): checkpoints, model files and predictions
   written beside the declared output are versioned too. Training (GPU) jobs' folders are
@@ -40,6 +41,8 @@ from pathlib import Path
 from typing import Any
 
 from mmdiag.run_folder import CV_EVAL_SET_INPUTS, DVC_METRICS, EVAL_SET_INPUTS, METRICS, confusion_file, roc_file
+from mmdiag.stages.declare import MISSING, lookup
+from mmdiag.stages.index import rule_keys
 
 DVC_YAML = "dvc.yaml"
 HEADER = """\
@@ -48,52 +51,6 @@ HEADER = """\
 # Usual cycle: snakemake all -> dvc commit -> git commit dvc.lock -> dvc push (docs/cluster.md).
 """
 
-# ------------------------------------------------------------------------------------------ config keys
-# Config keys each rule's library function reads: dotted paths, `{wildcard}` filled from the job,
-# `a.*` = every child of `a` (in the resolved config) minus those listed in `skip`. A rule missing
-# here is assumed to read the whole config (safe: it reruns more often, never less).
-_MODEL = ("seed", "data", "augment", "trainer", "text_encoders", "tmmnet.*")
-_NEVER_READ = ("results", "progress", "hub_offline")  # where outputs go and how a process logs: not results
-# What the plan (mmdiag.plan) decides which runs exist from, not how one run trains: a seed or an arm added to
-# these lists adds jobs, it never reruns the existing ones (each run's own seed is its `seed` wildcard).
-_STUDY_LISTS = (
-    "tmmnet.arms",
-    "tmmnet.comparison",
-    "tmmnet.text_guidance",
-    "tmmnet.cv",
-    "tmmnet.encoder",
-    "tmmnet.seeds",
-)
-
-
-@dataclass(frozen=True)
-class Reads:
-    """The config keys of one rule: `keys` patterns, minus the children named in `skip`."""
-
-    keys: tuple[str, ...]
-    skip: tuple[str, ...] = ()
-
-
-READS: dict[str, Reads] = {
-    "download": Reads(("dataset",)),
-    "build_corpus": Reads(("corpus",)),
-    "preprocess": Reads(("preprocess", "splits")),
-    "pretrain": Reads(
-        (*_MODEL, "encoders.{encoder}", "tmmnet.schedule.stage1"), skip=(*_STUDY_LISTS, "tmmnet.schedule")
-    ),
-    "train_fusion": Reads((*_MODEL, "evaluation", "encoders.{encoder}", "tmmnet.arms.{arm}"), skip=_STUDY_LISTS),
-    "ablation": Reads((*_MODEL, "evaluation", "encoders.{encoder}", "tmmnet.arms.{arm}"), skip=_STUDY_LISTS),
-    "cv_fold": Reads(
-        (*_MODEL, "evaluation", "encoders"), skip=("tmmnet.comparison", "tmmnet.text_guidance", "tmmnet.seeds")
-    ),  # its seed (the first of tmmnet.seeds) is a param of its own
-    "cross_validate": Reads(()),  # averages its folds' metrics: no setting of its own
-    "fusion_study": Reads((*_MODEL[:5], "encoders", "evaluation", "fusion_study")),
-    "distillation": Reads((*_MODEL[:4], "encoders", "evaluation", "distillation")),
-    "dualbranch": Reads((*_MODEL[:4], "evaluation", "dualbranch")),
-    "table": Reads(("fusion_study.base.fusion",)),
-    "figure": Reads(("data.pairing",)),
-    "study_overview": Reads(()),
-}
 # Inputs of a training job -> the evaluation set named after them (mmdiag.run_folder.eval_sets); rules that
 # name their sets otherwise (a CV fold evaluates its own split's `test`) in EVAL_SET_INPUTS_BY_RULE.
 EVAL_SET_INPUTS_BY_RULE = {"cv_fold": CV_EVAL_SET_INPUTS}
@@ -127,6 +84,14 @@ class Job:
 
 def snakemake_dag(root: Path, configfiles: Sequence[str] = (), target: str = "all") -> tuple[list[Job], dict]:
     """Every job of `target` (forced, so existing outputs do not hide jobs) in dependency order, and the config."""
+    root = Path(root).resolve()
+    with snakemake_workflow(root, configfiles, target) as workflow:
+        return [job_record(job, root) for job in dag_jobs(workflow)], dict(workflow.config)
+
+
+@contextlib.contextmanager
+def snakemake_workflow(root: Path, configfiles: Sequence[str] = (), target: str = "all") -> Iterator[Any]:
+    """Snakemake's workflow object with the DAG of `target` built (forced), in `root`, through the Python API."""
     from snakemake.api import SnakemakeApi
     from snakemake.settings.types import (
         ConfigSettings,
@@ -148,16 +113,19 @@ def snakemake_dag(root: Path, configfiles: Sequence[str] = (), target: str = "al
         workflow = wf_api._workflow  # the same calls `snakemake --dag` makes (DAGApi.printdag)
         workflow._prepare_dag(forceall=True, ignore_incomplete=True, lock_warn_only=True, nolock=True)
         workflow._build_dag()
-        jobs = []
-        for sm_job in workflow.dag.toposorted():
-            for job in sorted(sm_job, key=lambda j: (j.rule.name, sorted(j.wildcards_dict.items()))):
-                if job.rule.norun:  # `rule all` and other input-only targets run nothing
-                    continue
-                jobs.append(_job(job, root))
-        return jobs, dict(workflow.config)
+        yield workflow
 
 
-def _job(job: Any, root: Path) -> Job:
+def dag_jobs(workflow: Any) -> Iterator[Any]:
+    """The Snakemake jobs of a built DAG that run something, in dependency order (ties by rule, wildcards)."""
+    for sm_job in workflow.dag.toposorted():
+        for job in sorted(sm_job, key=lambda j: (j.rule.name, sorted(j.wildcards_dict.items()))):
+            if not job.rule.norun:  # `rule all` and other input-only targets run nothing
+                yield job
+
+
+def job_record(job: Any, root: Path) -> Job:
+    """What dvc.yaml needs of one Snakemake job."""
     inputs: dict[str, list[str]] = {}
     for name in job.input.keys():  # noqa: SIM118 - a Namedlist iterates over files, not names
         value = job.input[name]
@@ -298,51 +266,17 @@ def module_closure(src: Path, roots: Iterable[str]) -> set[Path]:
 
 
 # ------------------------------------------------------------------------------------------ params
-_MISSING = object()
-
-
-def _lookup(tree: Any, dotted: str) -> Any:
-    for part in dotted.split("."):
-        if not isinstance(tree, Mapping) or part not in tree:
-            return _MISSING
-        tree = tree[part]
-    return tree
-
-
 def config_keys(job: Job, config: Mapping[str, Any]) -> list[str]:
-    """Dotted config keys the job's rule reads, expanded against the resolved config."""
+    """Dotted config keys the job's rule reads: its stage's declaration (`mmdiag.stages.declare`), expanded
+    against the resolved config."""
     return rule_keys(job.rule, job.wildcards, config)
-
-
-def rule_settings(rule: str, wildcards: Mapping[str, str], config: Mapping[str, Any]) -> dict[str, Any]:
-    """{dotted key: value} of everything `rule` reads: the rule's Snakemake `params`, so changing a setting
-    reruns exactly the jobs that read it (Snakemake's params trigger), as DVC's `params` do for stages."""
-    return {k: v for k in rule_keys(rule, wildcards, config) if (v := _lookup(config, k)) is not _MISSING}
-
-
-def rule_keys(rule: str, wildcards: Mapping[str, str], config: Mapping[str, Any]) -> list[str]:
-    """Dotted config keys `rule` reads (READS, `{wildcard}`s filled, `a.*` expanded)."""
-    reads = READS.get(rule, Reads(("*",)))
-    keys: list[str] = []
-    for pattern in reads.keys:
-        key = pattern.format(**wildcards)
-        if key == "*":
-            keys += [k for k in config if k not in _NEVER_READ]
-        elif key.endswith(".*"):
-            parent = key[:-2]
-            children = _lookup(config, parent)
-            if isinstance(children, Mapping):
-                keys += [f"{parent}.{c}" for c in children if f"{parent}.{c}" not in reads.skip]
-        else:
-            keys.append(key)
-    return list(dict.fromkeys(keys))
 
 
 def stage_params(keys: Sequence[str], config_files: Mapping[str, Mapping[str, Any]]) -> list[dict[str, list[str]]]:
     """`params:` of a stage: each key under every config file that sets it (or sets something inside it)."""
     params = []
     for name, data in config_files.items():
-        present = [k for k in keys if _lookup(data, k) is not _MISSING]
+        present = [k for k in keys if lookup(data, k) is not MISSING]
         if present:
             params.append({name: present})
     return params

@@ -1,9 +1,13 @@
 """The bridge between a Snakemake rule and one library function.
 
-`workflow_scripts/<rule>.py` is two lines: it calls `run(snakemake, "module:function")`. Named inputs,
-outputs and params of the rule become keyword arguments of the function, together with `config` and
-the wildcards, so rules stay declarative and the logic stays testable without Snakemake. Logging and
-stderr (progress bars) go to the rule's log. Any failure prints ONE line on the console naming the rule
+`workflow_scripts/<rule>.py` is two lines: it calls `run(snakemake, "module:function")`, naming the rule's stage
+function in `mmdiag.stages` (which declares, next to its code, the rules it serves and the config keys it reads;
+tests/test_stage_declarations.py checks every script names the stage declared for its rule). The name is
+resolved after the process is set up (threads, logging), so numpy and torch load with the job's thread count;
+a script is a Snakemake rerun trigger (its mtime), which is why it stays this stable. Named inputs, outputs and
+params of the rule become keyword arguments of the function, together with `config` and the wildcards, so
+rules stay declarative and the logic stays testable without Snakemake. Logging and stderr (progress bars) go
+to the rule's log. Any failure prints ONE line on the console naming the rule
 and the cause (an `MmdiagError` already names the file/key and the fix; any other exception adds its type
 and points to the log, which holds the full traceback) and exits with status 1.
 
@@ -64,6 +68,7 @@ def ignore_results_root(config: Mapping[str, Any]) -> None:
 
 
 def resolve(target: str) -> Callable[..., Any]:
+    """The function a `module:function` name points to: a rule's stage, a DDP rank's, an `mmdiag` subcommand."""
     module, _, func = target.partition(":")
     return getattr(importlib.import_module(module), func)
 
@@ -96,7 +101,8 @@ def run_on_gpus(target: str, kwargs: dict[str, Any], gpus: int) -> None:
 
 
 def run(smk: Any, target: str) -> None:
-    """Run `target` for the Snakemake job `smk`, logging to its log file."""
+    """Run the stage function named `target` (`module:function`) for the Snakemake job `smk`, logging to its
+    log file."""
     log_path = smk.log[0] if len(smk.log) else None
     setup_process(smk.config, smk.threads)
     if log_path:

@@ -16,7 +16,7 @@ from typing import Any
 
 from mmdiag.engine.checkpoint import load_json_input, rebuild_hint
 from mmdiag.errors import CorruptInputError
-from mmdiag.reporting.catalog import table
+from mmdiag.reporting.catalog import Inputs, table
 from mmdiag.reporting.columns import run_classes
 from mmdiag.reporting.comparisons import paired_tests, proportion_tests
 from mmdiag.reporting.runs import Cell, Run, dataset_labels
@@ -115,6 +115,7 @@ def metrics_table(
     "fusion_t3_strategies",
     "Image + report fusion strategies with the same encoders and head (fusion_study.strategies): test-set "
     "metrics and McNemar's test of each strategy against the baseline fusion (fusion_study.base.fusion).",
+    inputs=Inputs("fusion_summary", group="strategies"),
 )
 def fusion_strategies(
     name: str, caption: str, runs: Sequence[str], config: Mapping[str, Any], meta: str | None = None, **_: Any
@@ -128,6 +129,7 @@ def fusion_strategies(
     "fusion_t1_hparams",
     "Hyper-parameter sensitivity of the image + report baseline, one setting changed at a time (learning "
     "rate, batch size, hidden width, dropout): test-set metrics and McNemar's test against the baseline.",
+    inputs=Inputs("fusion_summary", group="hparams"),
 )
 def fusion_hparams(name: str, caption: str, runs: Sequence[str], meta: str | None = None, **_: Any) -> Table:
     loaded = summary_runs(runs[0])
@@ -138,6 +140,7 @@ def fusion_hparams(name: str, caption: str, runs: Sequence[str], meta: str | Non
     "fusion_t4_heads_objectives",
     "Classification heads, training objectives and test-time augmentation (TTA) on the image + report "
     "baseline: test-set metrics.",
+    inputs=Inputs("fusion_summary", group="heads_objectives"),
 )
 def fusion_heads_objectives(name: str, caption: str, runs: Sequence[str], **_: Any) -> Table:
     return metrics_table(name, caption, summary_runs(runs[0]), lambda row: row.split(":")[0], label="Variant")
@@ -158,6 +161,7 @@ EFFICIENCY = [
     "Knowledge distillation: the teacher (hybrid-paper recipe) and the student with about 40% of its "
     "parameters, trained against it: test accuracy and AUC, and inference efficiency (parameters, weight size, "
     "throughput, latency per batch, peak memory).",
+    inputs=Inputs("distillation_summary"),
 )
 def distill_efficiency(name: str, caption: str, runs: Sequence[str], **_: Any) -> Table:
     summary = read_summary(runs[0])
@@ -193,6 +197,7 @@ def distill_efficiency(name: str, caption: str, runs: Sequence[str], **_: Any) -
     "Dual-branch model: each unimodal branch and the fused model with bidirectional cross-modal attention: "
     "test-set metrics, the two-proportion z-test on accuracy and the χ² test on per-class correct counts, "
     "each against the fused model (as in the paper).",
+    inputs=Inputs("dualbranch_stages"),
 )
 def dualbranch_overall(name: str, caption: str, runs: Sequence[str], meta: str, **_: Any) -> Table:
     loaded = [Run.load(p) for p in runs]
@@ -232,6 +237,7 @@ def per_class_f1(run: Run, labels: Sequence[str]) -> dict[str, Cell]:
     "dualbranch_t6_key_classes",
     "Per-class F1 of each unimodal branch and of the fused dual-branch model (the paper's key class: "
     "cancer-associated stroma).",
+    inputs=Inputs("dualbranch_stages"),
 )
 def dualbranch_key_classes(name: str, caption: str, runs: Sequence[str], meta: str, **_: Any) -> Table:
     loaded = [Run.load(p) for p in runs]

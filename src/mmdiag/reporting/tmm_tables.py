@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from mmdiag.reporting.catalog import table
+from mmdiag.reporting.catalog import Inputs, table
 from mmdiag.reporting.ceiling import split_ceiling
 from mmdiag.reporting.columns import headline_columns, multiclass_caption, task_of
 from mmdiag.reporting.comparisons import paired_tests
@@ -87,6 +87,7 @@ def task_notes(groups: Sequence[ArmRuns], evalset: str) -> tuple[str, dict[str, 
     "CNN backbones on EUS, WLE and both (direct fusion) vs TMM-Net, single-centre test set: sensitivity (SEN), "
     "specificity (SPE), accuracy (Acc) and AUC per image pair, and accuracy per case (Acc (case): class "
     "probabilities averaged over a case's image pairs).",
+    inputs=Inputs("tmm_runs", group="comparison", reference="full_arm"),
 )
 def t1_comparison(
     name: str, caption: str, runs: Sequence[str], config: Mapping[str, Any] | None = None, **_: Any
@@ -119,6 +120,7 @@ def first_seed_note(groups: Sequence[ArmRuns]) -> list[str]:
     "(G-Acc (case)), and mean accuracy of the attribute classifiers (P-Acc) with its balanced counterpart "
     "(P-BAcc: mean per-value recall, so a head answering the majority value gains nothing; only arms with "
     "attribute classifiers have them; cases without an attribute annotation are skipped).",
+    inputs=Inputs("tmm_runs", group="text_guidance", reference="guided_fusion_arm"),
 )
 def t2_text_guidance(
     name: str, caption: str, runs: Sequence[str], config: Mapping[str, Any] | None = None, **_: Any
@@ -203,6 +205,7 @@ MEAN_SUFFIX = " mean ± SD"
     "stage 2: prototype level), attribute labels without text, direct fusion and cross-modal attention, "
     "in-centre (single-centre test set) and across centres (multi-centre: trained on the source centre, "
     "tested on the unseen target centre). Acc per image pair and per case (Acc (case)).",
+    inputs=Inputs("tmm_runs", seeds="every"),
 )
 def t3_ablation(
     name: str,
@@ -272,6 +275,7 @@ TEST_COLUMNS = [
     "tmmnet_t3_ablation_tests",
     "Each ablation arm against the full TMM-Net on the same test cases: McNemar's test on accuracy and "
     "DeLong's test on AUC (AUC diff = arm - TMM-Net, with its 95% CI), at case level.",
+    inputs=Inputs("tmm_runs", requires="full_arm"),
 )
 def t3_ablation_tests(
     name: str, caption: str, runs: Sequence[str], meta: str, config: Mapping[str, Any] | None = None, **_: Any
@@ -327,6 +331,7 @@ def t3_ablation_tests(
     "k-fold cross-validation within each centre (case-grouped folds) of the arm set by tmmnet.cv.arm "
     "(TMM-Net by default): test accuracy per fold (per image pair, and per case where the folds recorded it), "
     "mean and standard deviation (SD, n-1 denominator).",
+    inputs=Inputs("tmm_cv"),
 )
 def t4_cv(name: str, caption: str, runs: Sequence[str], **_: Any) -> Table:
     cvs = [CVRun.load(p) for p in runs]

@@ -4,10 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
+from mmdiag.stages.declare import stage
+
 # rule params that are for the Snakemake report (rst captions), not for the builders
 REPORT_PARAMS = ("description",)
 
 
+# `data`: a figure that re-runs a model samples the test set as the runs it reads did, and those rerun (the
+# figure after them) when `data` changes; `tmmnet.seeds`: its order (the first seed) is no trigger, as for tables.
+@stage(reads=("data.pairing",), via_dag=("data",), untriggered=("tmmnet.seeds",))
 def figure(config: dict[str, Any], name: str, png: str, pdf: str, **inputs: Any) -> None:
     """Figure `name` (see `mmdiag.reporting.catalog`) from the rule's named inputs."""
     from mmdiag.reporting.catalog import FIGURES
@@ -17,6 +22,7 @@ def figure(config: dict[str, Any], name: str, png: str, pdf: str, **inputs: Any)
     save_figure(FIGURES.get(name)(config=config, **kwargs), png, pdf)
 
 
+@stage("study_overview", reads=())
 def overview(
     config: dict[str, Any],
     title: str,
