@@ -2,8 +2,9 @@
 
 Runs the library code the DAG runs, nothing of its own: the config is layered as a run with the user file
 `dataset: {source: medmnist, medmnist: {flag, size, download_dir}}` would be (config/config.yaml, then the
-recipe the `recipe` layer picks for a real source, config/recipes/real_data.yaml, then that user file),
-then `mmdiag.stages.data.{download, build_corpus, preprocess}` convert and cache the file (used where it
+recipe the `recipe` layer picks for a real source, config/recipes/real_data.yaml, then that user file) and
+planned on the dataset's facts (`mmdiag.plan`, as rules/common.smk does), then
+`mmdiag.stages.data.{download, build_corpus, preprocess}` convert and cache the file (used where it
 lies, checked against the MD5 of `medmnist.info.INFO`), and `mmdiag.stages.tmm.train_arm` trains and
 evaluates the image-only baseline arm (`baseline1`: one modality, no text) with `tmmnet.encoder`, as the
 `train_arm` rule does. Everything is written into a temporary results folder (or `--keep DIR`).
