@@ -217,8 +217,8 @@ CONFIG_CASES = {
         r"preprocess\.size 28 is too small for encoders vgg16_cpu \(vgg16, needs >= 32; .*densenet201_cpu",
     ),
     "unknown_timm_model": (
-        "encoders:\n  vit_cpu: {model_name: vit_tinyy_patch16_224}\n",
-        r"encoders\.vit_cpu\.model_name: 'vit_tinyy_patch16_224' is not a timm model.*mean vit_tiny_patch16_224",
+        "encoders:\n  resnet18_os8: {model_name: resnet18x}\n",
+        r"encoders\.resnet18_os8\.model_name: 'resnet18x' is not a timm model.*mean resnet18",
     ),
     "attention_on_1x1_grid": (
         "tmmnet: {encoder: resnet50_cpu}\n",

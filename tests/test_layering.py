@@ -71,6 +71,6 @@ def test_snakemake_layers_the_same_way(tmp_path: Path) -> None:
     cmd = [tool("snakemake"), "-n", "--cores", "1", "--configfile", str(mine), "--config", "seed=3", "--", "all"]
     proc = run(cmd, copy_workflow(tmp_path / "wf"), 120, sandbox_env())
     assert proc.returncode == 0, proc.stdout[-3000:]
-    assert "runs/tmmnet/vit_cpu/only/seed3/metrics.json" in proc.stdout
-    assert "/runs/tmmnet/vit_cpu/baseline1/" not in proc.stdout
+    assert "runs/tmmnet/resnet18_os8/only/seed3/metrics.json" in proc.stdout
+    assert "/runs/tmmnet/resnet18_os8/baseline1/" not in proc.stdout
     assert "mmdiag: left out: arm again: same run as arm only" in proc.stdout

@@ -84,7 +84,7 @@ def _resume_arm(tiny_run: TinyRun, dest: Path, arm: str, moment: Callable[[Path]
 
     `logged`: what the rerun's log must say (it resumed an epoch checkpoint / reused a finished phase).
     """
-    rel = RESULTS / "runs/tmmnet/vit_cpu" / arm / "seed0"
+    rel = RESULTS / "runs/tmmnet/resnet18_os8" / arm / "seed0"
     work = clone_sandbox(tiny_run.work, dest, drop=[str(rel)])
     run_dir = work / rel
     target = str(rel / "metrics.json")
@@ -109,7 +109,7 @@ def test_killed_between_epochs_resumes_to_the_same_metrics(
     tiny_run: TinyRun, reference: dict[str, Any], tmp_path: Path
 ) -> None:
     got = _resume_arm(tiny_run, tmp_path / "killed", "direct_fusion", _mid_phase, "resuming from checkpoint")
-    assert got == reference[str(RESULTS / "runs/tmmnet/vit_cpu/direct_fusion/seed0/metrics.json")]
+    assert got == reference[str(RESULTS / "runs/tmmnet/resnet18_os8/direct_fusion/seed0/metrics.json")]
 
 
 def test_killed_between_phases_resumes_to_the_same_metrics(
@@ -117,4 +117,4 @@ def test_killed_between_phases_resumes_to_the_same_metrics(
 ) -> None:
     """Killed after the TMM-Net arm finished stage 3, before its first classification epoch ended."""
     got = _resume_arm(tiny_run, tmp_path / "between", "tmmnet", _between_phases, "already trained")
-    assert got == reference[str(RESULTS / "runs/tmmnet/vit_cpu/tmmnet/seed0/metrics.json")]
+    assert got == reference[str(RESULTS / "runs/tmmnet/resnet18_os8/tmmnet/seed0/metrics.json")]
