@@ -34,15 +34,17 @@ CASES: dict[str, tuple[str, ...]] = {
     "recipes/real_data.yaml": ("config/config.yaml", "config/recipes/real_data.yaml"),
     "tests/configs/tiny.yaml": ("config/config.yaml", "tests/configs/tiny.yaml"),
 }
+# Updated when `encoders.<name>.stem` was added: every encoder recipe gains `stem: default`, nothing else changed
+# (with that key removed each config gives the previous fingerprint).
 FINGERPRINTS = {
-    "config.yaml": "8d18c4c6f48c79a104ca7af1ff9b572f87acb7873ea132506c71ed24792d59d8",
-    "ham10000_fusion.yaml": "5ded3f0c3e6c951a0aa1e399ce5a2cf0fa0ea23c4359341125c07cd586fed1a3",
-    "medmnist_pair_small.yaml": "0f9df15f535de4ca2b3ae446f8f17fff5ec918d045fd67edc23cabbecfc376ab",
-    "medmnist_pathmnist.yaml": "629df4fc3c7a3d94504ace63c6dfee71cbd544226a77e3e58b4775a2db613bec",
-    "paper_dualbranch.yaml": "a42dd66d0d540bd55723967e0dcc8633dabc5d00bbe319a1f486305fbed65495",
-    "paper_tmmnet.yaml": "8c35fc4e5c95b111987348a0b6cb4cf8aa07e64fbad49a965afbb09d9769ffc3",
-    "recipes/real_data.yaml": "557f0c44c99f4f1999cc77c1dac900c5ff8a75ec505978e70499cd8af731c042",
-    "tests/configs/tiny.yaml": "c6e30065ea5d183c7a750232f59e4bbe9d292b26752e723a7d8f36ba3580f0d4",
+    "config.yaml": "f1025fa90611951e94c955a73bef1297c7c073ec61b0b5e20d02fd9ac515a682",
+    "ham10000_fusion.yaml": "6775a7edee6512953754790c26ba27567b81326ba77e4f26ba68b304224da645",
+    "medmnist_pair_small.yaml": "6c895ad4898f8642044dbd89116fdf526850f1c62509d2a190197d5f39a3b8b4",
+    "medmnist_pathmnist.yaml": "6005066319c4858f5cf3805721c5a3c5392899f5487b2a1f71959eb1b3b452b8",
+    "paper_dualbranch.yaml": "ccb05fc1e2b3a570a5b6c33b08b85cebc0472731b5eceec8794d0c433317fb18",
+    "paper_tmmnet.yaml": "9f3958bf37893995b10dfb84dc9eb1ff04ecf5d84ca5f0d6b789dde91f50be09",
+    "recipes/real_data.yaml": "3bd196eb6c36becca86834409951a5ece8adeacbf6e9f7d3ca9c1d701b21cdff",
+    "tests/configs/tiny.yaml": "f358bfc5d94e2005f51ac155cc4ec0c8b91ab67cc732db118b79a3b897be30c9",
 }
 
 

@@ -262,7 +262,9 @@ def _forward(entry: Mapping[str, Any], size: int) -> tuple[int, int]:
     if kwargs.get("img_size") == "auto":
         kwargs["img_size"] = size
     with torch.device("meta"):
-        enc = TimmImageEncoder(recipe.model_name, in_chans=3, pretrained="off", width=recipe.width, model_kwargs=kwargs)
+        enc = TimmImageEncoder(
+            recipe.model_name, in_chans=3, pretrained="off", width=recipe.width, model_kwargs=kwargs, stem=recipe.stem
+        )
         out = enc.eval()(torch.empty(2, 3, size, size))
     return tuple(int(v) for v in out.grid)  # type: ignore[return-value]
 
@@ -318,6 +320,8 @@ def _probe(entry: Mapping[str, Any], size: int, cap: int) -> EncoderProbe:
     grid, error = attempt(size)
     if grid is not None:
         return EncoderProbe(size, True, grid=grid)
+    if error.startswith("ConfigError: "):  # the recipe itself is wrong (e.g. its stem): no size helps
+        return EncoderProbe(size, False, error=error)
     lo, hi = size, None  # lo fails; find a working hi by doubling, then bisect
     s = size
     while s < cap:
@@ -353,6 +357,8 @@ def check_encoders(config: Mapping[str, Any], source: str = "config") -> None:
                 f"{source}: encoders.{name}.model_name: '{entry['model_name']}' is not a timm model "
                 f"(used by {', '.join(keys)}){hint}"
             )
+        if not probe.ok and probe.error.startswith("ConfigError: "):  # wrong at every size (e.g. its stem)
+            raise ConfigError(f"{source}: encoders.{name}: {probe.error.removeprefix('ConfigError: ')}")
         if not probe.ok:
             need = f"needs >= {probe.min_size}" if probe.min_size else f"fails up to {MAX_IMAGE_SIZE}: {probe.error}"
             too_small.append(f"{name} ({entry['model_name']}, {need}; used by {', '.join(keys)})")

@@ -16,6 +16,9 @@ from mmdiag.config.fields import Section, option, section
 MAX_IMAGE_SIZE = 1024  # preprocess.size cap (reason in the schema's x-cap-reason)
 STUDIES = ("tmmnet", "fusion_study", "distillation", "dualbranch")
 PRETRAINED_MODES = ["required", "preferred", "off"]
+# `encoders.<name>.stem`: the backbone's own stem, or the 3x3 stride-1 stem without max-pool of the 28-px ResNets
+# (MedMNIST v2, CIFAR), which keeps a 28-32 px image at full resolution into stage 1 (mmdiag.models.encoders.timm_image)
+IMAGE_STEMS = ["default", "cifar"]
 PHASES = ("stage1", "stage2", "stage3", "classify")  # TMM-Net training phases, in order
 RUN_OVERRIDES = "overrides of the study's runs, merged into the section they name"
 
@@ -43,6 +46,13 @@ class EncoderConfig(Section):
         enum=PRETRAINED_MODES,
     )
     pretrained_file: str | None = option(None, "local weights file (instead of the hub cache)")
+    stem: str = option(
+        "default",
+        "default: the model's own stem; cifar: one 3x3 stride-1 conv and no max-pool (timm ResNets with a one-conv "
+        "stem), as in MedMNIST v2's 28-px ResNet-18: a 4x4 last map at 32 px without output_stride, about 3x the "
+        "compute of output_stride 8",
+        enum=IMAGE_STEMS,
+    )
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,9 @@
 Built with `features_only=True`, so every timm family (CNNs, ViTs, Swin) yields NCHW maps of the last
 stage (tokens for attention fusion, TMM-Net stage 3) and optionally earlier stages (levels for
 hierarchical fusion). `width` scales a CNN's channel widths for CPU-scale runs of the same topology
-(e.g. ResNet50 at 1/4 width); it is recorded in the run's metadata and table labels.
+(e.g. ResNet50 at 1/4 width); it is recorded in the run's metadata and table labels. `stem="cifar"` replaces
+a ResNet's 7x7 stride-2 conv and max-pool by one 3x3 stride-1 conv (the 28-px ResNet-18 of MedMNIST v2), so
+a 28-32 px image is not reduced 4x before stage 1.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from typing import Any
 import timm
 from torch import Tensor, nn
 
+from mmdiag.config.sections import IMAGE_STEMS
+from mmdiag.errors import ConfigError
 from mmdiag.models.encoders.pretrained import PretrainedStatus, with_pretrained
 from mmdiag.models.features import ModalityFeatures
 from mmdiag.registry import ENCODERS
@@ -47,6 +51,24 @@ def _create_vgg_scaled(model_name: str, width: float, **kwargs: Any) -> nn.Modul
     )
 
 
+def _cifar_stem(body: nn.Module, model_name: str) -> None:
+    """Replace `body`'s stem by a 3x3 stride-1 conv (new weights) and drop its max-pool, in place.
+
+    Created after the backbone (and after any pretrained weights are loaded), so a default-stem model draws
+    the same random numbers as before this option existed.
+    """
+    conv = getattr(body, "conv1", None)
+    if not isinstance(conv, nn.Conv2d) or not hasattr(body, "maxpool"):
+        raise ConfigError(
+            f"stem 'cifar' needs a timm ResNet with a one-conv stem (conv1 + maxpool: resnet18/34/50, resnext, "
+            f"wide_resnet), not '{model_name}'; use stem: default for it"
+        )
+    body.conv1 = nn.Conv2d(conv.in_channels, conv.out_channels, kernel_size=3, stride=1, padding=1, bias=False)
+    body.maxpool = nn.Identity()
+    for info in body.feature_info.info:  # strides of the maps after the stem: 4x smaller than timm's
+        info["reduction"] = max(1, info["reduction"] // 4)
+
+
 class TimmImageEncoder(nn.Module):
     """A timm backbone whose last-stage map becomes pooled vector + tokens (+ levels)."""
 
@@ -59,8 +81,11 @@ class TimmImageEncoder(nn.Module):
         width: float | None = None,
         num_levels: int = 1,
         model_kwargs: dict[str, Any] | None = None,
+        stem: str = "default",
     ) -> None:
         super().__init__()
+        if stem not in IMAGE_STEMS:
+            raise ConfigError(f"stem {stem!r} is not one of {IMAGE_STEMS}")
         # out_indices=n: the last n stages, whatever the family's stage count (ViT: the last n blocks).
         common: dict[str, Any] = dict(
             features_only=True, out_indices=num_levels, in_chans=in_chans, **(model_kwargs or {})
@@ -80,6 +105,8 @@ class TimmImageEncoder(nn.Module):
             return timm.create_model(model_name, pretrained=True, pretrained_cfg_overlay=overlay, **common)
 
         self.body, self.pretrained_status = with_pretrained(pretrained, pretrained_file or model_name, load, scratch)
+        if stem == "cifar":  # a pretrained model keeps every weight but the stem conv's
+            _cifar_stem(self.body, model_name)
         self.num_levels = num_levels
         self.channels: list[int] = list(self.body.feature_info.channels())
         self.num_features = self.channels[-1]
