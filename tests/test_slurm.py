@@ -21,7 +21,7 @@ from workflow_sandbox import REPO, TINY, clean_env, copy_workflow, run, tool
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 
-ARM = "results_tiny/tiny_gist/runs/tmmnet/vit_cpu/baseline1_eus_stage1/seed0"
+ARM = "results_tiny/tiny_gist/runs/tmmnet/resnet18_os8/baseline1_eus_stage1/seed0"
 EXPECTED_RULES = {"download", "build_corpus", "preprocess", "pretrain", "ablation"}
 GPU_RULES = {"pretrain", "ablation"}
 SLURM_PACKAGES = ("slurmctld", "slurmd", "slurm-client", "munge")

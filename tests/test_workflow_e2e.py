@@ -55,7 +55,7 @@ def test_every_figure_as_png_and_pdf(tiny_run: TinyRun) -> None:
 
 
 def test_runs_leave_their_record(tiny_run: TinyRun) -> None:
-    run_dir = tiny_run.base / "runs" / "tmmnet" / "vit_cpu" / "tmmnet" / "seed0"
+    run_dir = tiny_run.base / "runs" / "tmmnet" / "resnet18_os8" / "tmmnet" / "seed0"
     for name in (
         "metrics.json",
         "run.json",
