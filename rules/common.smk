@@ -38,6 +38,11 @@ FIGURES = f"{BASE}/figures"
 TM = config["tmmnet"]
 SPLITS = config["splits"]
 SEEDS = PLAN.seeds
+# Scheduling only (no effect on any output): with a few cores, the longest jobs and the starts of the
+# longest chains go first, so the run does not end on one long job while the other cores idle. Ordered by
+# the job seconds of a default run (README, "Measured times"): pretrain unlocks the ablations; a fusion
+# study job is the longest single job; dual-branch is a two-job chain.
+PRIORITY = {"pretrain": 60, "fusion_study": 50, "dualbranch": 45, "train_fusion": 40, "cv_fold": 30, "distillation": 20}
 
 
 wildcard_constraints:

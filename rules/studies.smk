@@ -13,6 +13,7 @@ rule fusion_study:
         f"{RUNS}/fusion/{{study}}/benchmark.tsv"
     wildcard_constraints:
         study="strategies|hparams|heads_objectives",
+    priority: PRIORITY["fusion_study"]
     conda:
         "../envs/train.yaml"
     threads: 1
@@ -36,6 +37,7 @@ rule distillation:
         f"{RUNS}/distillation/distillation.log",
     benchmark:
         f"{RUNS}/distillation/benchmark.tsv"
+    priority: PRIORITY["distillation"]
     conda:
         "../envs/train.yaml"
     threads: 1
@@ -63,6 +65,7 @@ rule dualbranch:
         f"{RUNS}/dualbranch/{{stage}}/benchmark.tsv"
     wildcard_constraints:
         stage="unimodal_[A-Za-z0-9_]+|fusion",
+    priority: PRIORITY["dualbranch"]
     conda:
         "../envs/train.yaml"
     threads: 1

@@ -12,6 +12,7 @@ rule pretrain:
         f"{RUNS}/pretrain/{{encoder}}/{{modality}}/seed{{seed}}/pretrain.log",
     benchmark:
         f"{RUNS}/pretrain/{{encoder}}/{{modality}}/seed{{seed}}/benchmark.tsv"
+    priority: PRIORITY["pretrain"]
     conda:
         "../envs/train.yaml"
     threads: 1
@@ -39,6 +40,7 @@ rule train_fusion:
         f"{RUNS}/tmmnet/{{encoder}}/{{arm}}/seed{{seed}}/benchmark.tsv"
     wildcard_constraints:
         arm=one_of([PLAN.full_arm] if PLAN.full_arm else []),
+    priority: PRIORITY["train_fusion"]
     conda:
         "../envs/train.yaml"
     threads: 1
@@ -73,6 +75,7 @@ rule cv_fold:
         f"{RUNS}/tmmnet_cv/{{centre}}/fold{{fold}}/benchmark.tsv"
     wildcard_constraints:
         fold="[0-9]+",
+    priority: PRIORITY["cv_fold"]
     conda:
         "../envs/train.yaml"
     threads: 1
