@@ -88,6 +88,19 @@ def test_recipe_layer_picks_real_data_for_the_medmnist_source(tiny_npz: Path, tm
     assert bench.layered_config(user, tmp_path)["tmmnet"]["schedule"]["classify"] == 3
 
 
+def test_real_data_recipe_classifies_at_the_learning_rate_it_was_chosen_with(tiny_npz: Path, tmp_path: Path) -> None:
+    """The embedded default scales the classify phase's lr by 0.3 (chosen on the synthetic set); the real-data
+    recipe, chosen and tested at AdamW 1e-3, must not inherit that scale silently."""
+    from types import SimpleNamespace
+
+    from mmdiag.experiments.tmm import phase_spec
+
+    bench = load_bench()
+    config = bench.layered_config(bench.user_config(tiny_npz, tmp_path / "results"), tmp_path)
+    spec = phase_spec(SimpleNamespace(config=config), "classify", 30, "val_AUC")  # type: ignore[arg-type]
+    assert spec.optimizer["lr"] == pytest.approx(1e-3)
+
+
 def test_synthetic_source_keeps_the_embedded_recipe(tmp_path: Path) -> None:
     from mmdiag.config import load_config
 
