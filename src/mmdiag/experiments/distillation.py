@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from mmdiag.experiments.context import Context
+from mmdiag.run_folder import METRICS, MODEL
 
 
 def run_distillation(ctx: Context, split: str, eval_sets: dict[str, tuple[str, str]], out: Path) -> dict[str, Any]:
@@ -26,9 +27,9 @@ def run_distillation(ctx: Context, split: str, eval_sets: dict[str, tuple[str, s
 
     teacher_run, student_run = distillation_runs(ctx)
     train_model(ctx, teacher_run, split, eval_sets, out / "teacher")
-    teacher = load_model(out / "teacher" / "model.pt")
+    teacher = load_model(out / "teacher" / MODEL)
     train_model(ctx, student_run, split, eval_sets, out / "student", teacher=teacher)
-    student = load_model(out / "student" / "model.pt")
+    student = load_model(out / "student" / MODEL)
     device = pick_device(ctx.config["trainer"]["device"])
     samples = ctx.samples(split, "test", teacher_run["modalities"])
     batch = samples.batch(torch.arange(min(len(samples), int(ctx.config["distillation"]["efficiency_batch"]))))
@@ -37,8 +38,8 @@ def run_distillation(ctx: Context, split: str, eval_sets: dict[str, tuple[str, s
     return {
         "study": "distillation",
         "runs": {
-            "teacher": str(out / "teacher" / "metrics.json"),
-            "student": str(out / "student" / "metrics.json"),
+            "teacher": str(out / "teacher" / METRICS),
+            "student": str(out / "student" / METRICS),
         },
         "efficiency": efficiency,
         "parameter_ratio": parameter_ratio(student, teacher),

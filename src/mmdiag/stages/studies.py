@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mmdiag.io import write_json
+from mmdiag.run_folder import METRICS
 from mmdiag.stages.declare import stage
 
 if TYPE_CHECKING:
@@ -70,7 +71,7 @@ def fusion_study(config: dict[str, Any], meta: str, split: str, summary: str, st
     ctx = _context(config, meta)
     out = Path(summary).parent
     results = run_all(ctx, fusion_runs(ctx, study), split, _test_set(split), out)
-    write_json(summary, {"study": f"fusion_{study}", "runs": {k: str(out / k / "metrics.json") for k in results}})
+    write_json(summary, {"study": f"fusion_{study}", "runs": {k: str(out / k / METRICS) for k in results}})
 
 
 @stage(reads=("seed", "data", "augment", "trainer", "encoders", "evaluation", "distillation"))
