@@ -220,6 +220,7 @@ class EncoderProbe:
     error: str = ""
     min_size: int | None = None  # smallest size that works, when `size` does not (None: none up to the cap)
     unknown_model: bool = False
+    invalid_recipe: bool = False  # the recipe is refused at every size (a ConfigError, e.g. its stem)
     suggestions: tuple[str, ...] = ()
 
 
@@ -243,11 +244,13 @@ def cache_dir() -> Path:
     return Path(os.environ.get("MMDIAG_CACHE_DIR") or Path.home() / ".cache" / "mmdiag")
 
 
+PROBE_FORMAT = 2  # fields of a cached EncoderProbe; a new field makes older cache entries unreachable
+
+
 def _probe_key(entry: Mapping[str, Any], size: int) -> str:
     keep = {k: v for k, v in entry.items() if k not in ("label", "description", "pretrained", "pretrained_file")}
-    blob = json.dumps(
-        [keep, size, _version("torch"), _version("timm"), _encoder_code_hash()], sort_keys=True, default=str
-    )
+    facts = [keep, size, _version("torch"), _version("timm"), _encoder_code_hash(), PROBE_FORMAT]
+    blob = json.dumps(facts, sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:20]
 
 
@@ -308,20 +311,21 @@ def _probe(entry: Mapping[str, Any], size: int, cap: int) -> EncoderProbe:
         close = tuple(difflib.get_close_matches(name, timm.list_models(), n=3))
         return EncoderProbe(size, False, error="not a timm model", unknown_model=True, suggestions=close)
 
-    def attempt(s: int) -> tuple[tuple[int, int] | None, str]:
+    def attempt(s: int) -> tuple[tuple[int, int] | None, str, bool]:
+        """(grid, error, whether the error is the recipe's own: a ConfigError, which no size helps)."""
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                return _forward(entry, s), ""
+                return _forward(entry, s), "", False
         except Exception as exc:
             first = (str(exc).strip().splitlines() or [""])[0][:200]
-            return None, f"{type(exc).__name__}: {first}"
+            return None, f"{type(exc).__name__}: {first}", isinstance(exc, ConfigError)
 
-    grid, error = attempt(size)
+    grid, error, invalid = attempt(size)
     if grid is not None:
         return EncoderProbe(size, True, grid=grid)
-    if error.startswith("ConfigError: "):  # the recipe itself is wrong (e.g. its stem): no size helps
-        return EncoderProbe(size, False, error=error)
+    if invalid:
+        return EncoderProbe(size, False, error=error, invalid_recipe=True)
     lo, hi = size, None  # lo fails; find a working hi by doubling, then bisect
     s = size
     while s < cap:
@@ -357,7 +361,7 @@ def check_encoders(config: Mapping[str, Any], source: str = "config") -> None:
                 f"{source}: encoders.{name}.model_name: '{entry['model_name']}' is not a timm model "
                 f"(used by {', '.join(keys)}){hint}"
             )
-        if not probe.ok and probe.error.startswith("ConfigError: "):  # wrong at every size (e.g. its stem)
+        if probe.invalid_recipe:
             raise ConfigError(f"{source}: encoders.{name}: {probe.error.removeprefix('ConfigError: ')}")
         if not probe.ok:
             need = f"needs >= {probe.min_size}" if probe.min_size else f"fails up to {MAX_IMAGE_SIZE}: {probe.error}"
