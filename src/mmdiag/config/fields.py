@@ -60,6 +60,22 @@ class Section:
     OPEN: ClassVar[bool] = False  # unknown keys allowed (else an error: a typo must not pass silently)
 
 
+def make_section(name: str, doc: str, fields: list[tuple[str, Any, Any]], module: str) -> type:
+    """A frozen `Section` dataclass made from `(key, type, option(...))` triples, for generated field lists.
+
+    Where a section's fields follow from data (one per training phase, the keys every MedMNIST source
+    shares), the list is built once and this makes the class, as `@dataclass(frozen=True)` would.
+
+    Args:
+        name: the class name.
+        doc: its docstring.
+        fields: `(key, type hint, option(...) or section(...))` in schema order.
+        module: the defining module's `__name__` (type hints and pickling resolve names there).
+    """
+    namespace = {"__module__": module, "__doc__": doc}
+    return dataclasses.make_dataclass(name, fields, bases=(Section,), frozen=True, namespace=namespace)
+
+
 # --------------------------------------------------------------------------------------------- schema
 def plain(value: Any) -> Any:
     """`value` as YAML/JSON-safe data: tuples become lists, mapping keys strings, sections mappings."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from mmdiag.config.fields import Section, option, section
+from mmdiag.config.fields import Section, make_section, option, section
 
 MAX_IMAGE_SIZE = 1024  # preprocess.size cap (reason in the schema's x-cap-reason)
 STUDIES = ("tmmnet", "fusion_study", "distillation", "dualbranch")
@@ -20,6 +20,7 @@ PRETRAINED_MODES = ["required", "preferred", "off"]
 # (MedMNIST v2, CIFAR), which keeps a 28-32 px image at full resolution into stage 1 (mmdiag.models.encoders.timm_image)
 IMAGE_STEMS = ["default", "cifar"]
 PHASES = ("stage1", "stage2", "stage3", "classify")  # TMM-Net training phases, in order
+LOSS_TERMS = ("cls", "clip", "proto", "attr")  # terms of TMM-Net's objective (tmmnet.loss_weights)
 RUN_OVERRIDES = "overrides of the study's runs, merged into the section they name"
 
 
@@ -183,14 +184,12 @@ class ArmConfig(Section):
     )
 
 
-@dataclass(frozen=True)
-class LossWeightsConfig(Section):
-    """`tmmnet.loss_weights`."""
-
-    cls: float = option(1.0, "weight of the cls term", minimum=0)
-    clip: float = option(1.0, "weight of the clip term", minimum=0)
-    proto: float = option(1.0, "weight of the proto term", minimum=0)
-    attr: float = option(1.0, "weight of the attr term", minimum=0)
+LossWeightsConfig = make_section(
+    "LossWeightsConfig",
+    "`tmmnet.loss_weights`.",
+    [(term, float, option(1.0, f"weight of the {term} term", minimum=0)) for term in LOSS_TERMS],
+    __name__,
+)
 
 
 @dataclass(frozen=True)
@@ -203,14 +202,12 @@ class ScheduleConfig(Section):
     classify: int = option(8, "epochs of end-to-end classification (every arm)", minimum=1)
 
 
-@dataclass(frozen=True)
-class LrScaleConfig(Section):
-    """`tmmnet.lr_scale`: learning-rate factor per phase."""
-
-    stage1: float = option(1.0, "stage1: trainer.optimizer.lr is multiplied by this", exclusiveMinimum=0)
-    stage2: float = option(1.0, "stage2: trainer.optimizer.lr is multiplied by this", exclusiveMinimum=0)
-    stage3: float = option(1.0, "stage3: trainer.optimizer.lr is multiplied by this", exclusiveMinimum=0)
-    classify: float = option(1.0, "classify: trainer.optimizer.lr is multiplied by this", exclusiveMinimum=0)
+LrScaleConfig = make_section(
+    "LrScaleConfig",
+    "`tmmnet.lr_scale`: learning-rate factor per phase.",
+    [(p, float, option(1.0, f"{p}: trainer.optimizer.lr is multiplied by this", exclusiveMinimum=0)) for p in PHASES],
+    __name__,
+)
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,6 @@ later one (test, then val), see `sources.duplicates`.
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import re
 import sys
@@ -24,7 +23,7 @@ import pandas as pd
 from PIL import Image
 from tqdm import tqdm
 
-from mmdiag.config.fields import Section, object_schema, option
+from mmdiag.config.fields import make_section, object_schema, option
 from mmdiag.data.byo import atomic_dir, write_tables
 from mmdiag.data.format import DatasetSpec, ModalitySpec
 from mmdiag.data.sources.config import download_dir, resolve_config
@@ -68,7 +67,7 @@ DUPLICATES_NOTE = (
 
 
 def shared_fields(unit: str, seeded: str, size: int = 28) -> list[tuple[str, Any, Any]]:
-    """Config keys every MedMNIST-based source has, as `dataclasses.make_dataclass` fields.
+    """Config keys every MedMNIST-based source has, as `make_section` fields.
 
     Args:
         unit: what one case is (samples, pairs), for the descriptions.
@@ -125,8 +124,9 @@ def shared_fields(unit: str, seeded: str, size: int = 28) -> list[tuple[str, Any
     ]
 
 
-MedmnistConfig = dataclasses.make_dataclass(
+MedmnistConfig = make_section(
     "MedmnistConfig",
+    "`dataset.medmnist`: which subset, at which size, how many.",
     [
         (
             "flag",
@@ -149,9 +149,7 @@ MedmnistConfig = dataclasses.make_dataclass(
             ),
         ),
     ],
-    bases=(Section,),
-    frozen=True,
-    namespace={"__module__": __name__, "__doc__": "`dataset.medmnist`: which subset, at which size, how many."},
+    __name__,
 )
 MEDMNIST_SCHEMA: dict[str, Any] = object_schema(
     MedmnistConfig,

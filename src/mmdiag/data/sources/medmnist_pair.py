@@ -19,7 +19,6 @@ puts one image on both sides; MedMNIST has no text, so no reports.csv is written
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -28,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 import mmdiag.data.sources.medmnist as mm
-from mmdiag.config.fields import Section, object_schema, option
+from mmdiag.config.fields import make_section, object_schema, option
 from mmdiag.data.byo import atomic_dir, write_tables
 from mmdiag.data.format import DatasetSpec, ModalitySpec
 from mmdiag.data.sources.config import download_dir, resolve_config
@@ -84,30 +83,29 @@ PAIRING_POLICIES: dict[str, tuple[Callable[..., np.ndarray], str]] = {
     ),
 }
 
-MedmnistPairConfig = dataclasses.make_dataclass(
+
+def name_pair(default: list[str], doc: str, pattern: str) -> Any:
+    """An option holding exactly two names (primary, secondary), each matching `pattern`."""
+    return option(default, doc, items={"type": "string", "pattern": pattern}, minItems=2, maxItems=2)
+
+
+MedmnistPairConfig = make_section(
     "MedmnistPairConfig",
+    "`dataset.medmnist_pair`: which two subsets, paired how.",
     [
         (
             "flags",
             list[str],
-            option(
+            name_pair(
                 ["pathmnist", "organamnist"],
                 "[primary, secondary] MedMNIST subsets; the primary gives the label",
-                items={"type": "string", "pattern": "^[a-z0-9]+$"},
-                minItems=2,
-                maxItems=2,
+                "^[a-z0-9]+$",
             ),
         ),
         (
             "modalities",
             list[str],
-            option(
-                ["path", "organ"],
-                "modality keys of the primary and secondary images",
-                items={"type": "string", "pattern": "^[a-z0-9_]+$"},
-                minItems=2,
-                maxItems=2,
-            ),
+            name_pair(["path", "organ"], "modality keys of the primary and secondary images", "^[a-z0-9_]+$"),
         ),
         (
             "pairing",
@@ -121,9 +119,7 @@ MedmnistPairConfig = dataclasses.make_dataclass(
         ),
         *mm.shared_fields("pairs", "subsampling and pairing", size=64),
     ],
-    bases=(Section,),
-    frozen=True,
-    namespace={"__module__": __name__, "__doc__": "`dataset.medmnist_pair`: which two subsets, paired how."},
+    __name__,
 )
 MEDMNIST_PAIR_SCHEMA: dict[str, Any] = object_schema(
     MedmnistPairConfig,
