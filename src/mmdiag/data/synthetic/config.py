@@ -35,18 +35,39 @@ from mmdiag.errors import ConfigError
 CONFIG_PREFIX = "dataset.synthetic"
 
 
+# Settings both device kinds have: one meaning and one set of limits, each kind its own default.
+def _size(default: tuple[int, int]) -> Any:
+    return option(default, "native image size [width, height] in pixels", minimum=16, maximum=1024)
+
+
+def _resolution(default: float, formed: str) -> Any:
+    return option(
+        default,
+        f"fraction of the native size {formed} before upscaling (lower = blurrier)",
+        exclusiveMinimum=0,
+        maximum=1,
+    )
+
+
+def _contrast(default: float) -> Any:
+    return option(default, "contrast around mid-grey", exclusiveMinimum=0, maximum=5)
+
+
+def _gamma(default: float, doc: str) -> Any:
+    return option(default, doc, exclusiveMinimum=0, maximum=5)
+
+
+def _noise(default: float, source: str) -> Any:
+    return option(default, f"additive {source} noise (std, on a 0-1 scale)", minimum=0, maximum=0.5)
+
+
 @dataclass(frozen=True)
 class EusDevice:
     """How one centre's ultrasound system renders: field of view, resolution, speckle, gain curve."""
 
-    size: tuple[int, int] = option((80, 64), "native image size [width, height] in pixels", minimum=16, maximum=1024)
+    size: tuple[int, int] = _size((80, 64))
     fan_degrees: float = option(100.0, "opening angle of the sector (fan) field of view", minimum=30, maximum=170)
-    resolution: float = option(
-        0.7,
-        "fraction of the native size the scan is formed at before upscaling (lower = blurrier)",
-        exclusiveMinimum=0,
-        maximum=1,
-    )
+    resolution: float = _resolution(0.7, "the scan is formed at")
     speckle: float = option(
         0.5, "multiplicative speckle strength (0 = none, 1 = fully developed)", minimum=0, maximum=1
     )
@@ -60,29 +81,24 @@ class EusDevice:
         0.35, "depth attenuation left after gain compensation (higher at high MHz)", minimum=0, maximum=5
     )
     gain: float = option(1.0, "overall brightness multiplier", exclusiveMinimum=0, maximum=5)
-    contrast: float = option(1.0, "contrast around mid-grey", exclusiveMinimum=0, maximum=5)
-    gamma: float = option(1.0, "display gamma applied after gain", exclusiveMinimum=0, maximum=5)
-    noise: float = option(0.02, "additive electronic noise (std, on a 0-1 scale)", minimum=0, maximum=0.5)
+    contrast: float = _contrast(1.0)
+    gamma: float = _gamma(1.0, "display gamma applied after gain")
+    noise: float = _noise(0.02, "electronic")
 
 
 @dataclass(frozen=True)
 class WleDevice:
     """How one centre's endoscopy processor renders: optics mask, colour cast, sharpness, sensor noise."""
 
-    size: tuple[int, int] = option((72, 64), "native image size [width, height] in pixels", minimum=16, maximum=1024)
-    resolution: float = option(
-        0.85,
-        "fraction of the native size the sensor resolves before upscaling (lower = blurrier)",
-        exclusiveMinimum=0,
-        maximum=1,
-    )
+    size: tuple[int, int] = _size((72, 64))
+    resolution: float = _resolution(0.85, "the sensor resolves")
     colour_cast: tuple[float, float, float] = option(
         (1.0, 1.0, 1.0), "per-channel [R, G, B] gain (white balance)", minimum=0, maximum=3
     )
     saturation: float = option(1.0, "colour saturation (1 = unchanged)", minimum=0, maximum=3)
-    contrast: float = option(1.0, "contrast around mid-grey", exclusiveMinimum=0, maximum=5)
-    gamma: float = option(1.0, "display gamma", exclusiveMinimum=0, maximum=5)
-    noise: float = option(0.015, "additive sensor noise (std, on a 0-1 scale)", minimum=0, maximum=0.5)
+    contrast: float = _contrast(1.0)
+    gamma: float = _gamma(1.0, "display gamma")
+    noise: float = _noise(0.015, "sensor")
     vignette: float = option(0.35, "light fall-off towards the corners (0 = none)", minimum=0, maximum=1)
     mask: str = option("circle", "shape of the optics' field-of-view mask", enum=["circle", "octagon", "none"])
 
