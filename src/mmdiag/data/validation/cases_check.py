@@ -7,7 +7,7 @@ non-empty one must be a value of the attribute's vocabulary.
 from __future__ import annotations
 
 from mmdiag.data.format import REQUIRED_CASE_COLUMNS
-from mmdiag.data.validation.csv_table import CsvTable, require_columns, require_values
+from mmdiag.data.validation.csv_table import CsvTable, first_occurrences, require_columns, require_values
 from mmdiag.data.validation.spec_check import SpecFacts
 from mmdiag.data.validation.violation import Violation, quote_list
 
@@ -40,23 +40,8 @@ def check_cases(table: CsvTable, facts: SpecFacts, violations: list[Violation]) 
     _check_group_splits(table, violations)
     if not table.has("case_id"):
         return None
-    case_lines: dict[str, int] = {}
-    for record in table.records:
-        case_id = record.get("case_id")
-        if not case_id.strip():
-            continue
-        if case_id in case_lines:
-            violations.append(
-                Violation(
-                    table.name,
-                    record.line,
-                    "case_id",
-                    f"duplicate case_id {case_id!r} (first at line {case_lines[case_id]})",
-                )
-            )
-        else:
-            case_lines[case_id] = record.line
-    return case_lines
+    repeat = "duplicate case_id {!r} (first at line {})".format
+    return {r.get("case_id"): r.line for r in first_occurrences(table, "case_id", violations, repeat)}
 
 
 def _check_values(table: CsvTable, facts: SpecFacts, violations: list[Violation]) -> None:

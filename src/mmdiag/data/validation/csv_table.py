@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -165,3 +166,24 @@ def require_values(table: CsvTable, columns: tuple[str, ...] | list[str], violat
         for column in present:
             if not record.get(column).strip():
                 violations.append(Violation(table.name, record.line, column, "required value is empty"))
+
+
+def first_occurrences(
+    table: CsvTable, column: str, violations: list[Violation], repeat: Callable[[str, int], str]
+) -> Iterator[CsvRecord]:
+    """The records whose `column` holds a value not seen before (blank cells skipped), in file order.
+
+    A later record with a value already seen is not yielded: it is a violation whose message is
+    `repeat(value, line of the first)`. A generator, so those violations are appended in file order
+    between the ones the caller adds for the records it is given.
+    """
+    first: dict[str, int] = {}
+    for record in table.records:
+        value = record.get(column)
+        if not value.strip():
+            continue
+        if value in first:
+            violations.append(Violation(table.name, record.line, column, repeat(value, first[value])))
+            continue
+        first[value] = record.line
+        yield record

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from mmdiag.data.format import REQUIRED_REPORT_COLUMNS, SECTION_PREFIX
-from mmdiag.data.validation.csv_table import CsvTable, require_columns, require_values
+from mmdiag.data.validation.csv_table import CsvTable, first_occurrences, require_columns, require_values
 from mmdiag.data.validation.spec_check import SpecFacts
 from mmdiag.data.validation.violation import Violation
 
@@ -36,20 +36,9 @@ def check_reports(
     if not table.has("case_id"):
         return
     report_lines: dict[str, int] = {}
-    for record in table.records:
+    repeat = "second report for case {!r} (first at line {})".format
+    for record in first_occurrences(table, "case_id", violations, repeat):
         case_id = record.get("case_id")
-        if not case_id.strip():
-            continue
-        if case_id in report_lines:
-            violations.append(
-                Violation(
-                    table.name,
-                    record.line,
-                    "case_id",
-                    f"second report for case {case_id!r} (first at line {report_lines[case_id]})",
-                )
-            )
-            continue
         report_lines[case_id] = record.line
         if record.complete and case_lines is not None and case_id not in case_lines:
             violations.append(Violation(table.name, record.line, "case_id", f"case {case_id!r} is not in cases.csv"))
