@@ -238,5 +238,10 @@ def dataset_labels(meta: str | Path) -> tuple[list[str], int]:
     return labels, positive_index(labels, ds.get("positive_label"))
 
 
+def labelled_runs(runs: Iterable[str | Path], meta: str | Path) -> tuple[list[Run], list[str]]:
+    """The runs of one study, loaded, and the class names of their dataset (`dataset_labels`)."""
+    return [Run.load(p) for p in runs], dataset_labels(meta)[0]
+
+
 def _float(value: Any) -> float:
     return math.nan if value is None else float(value)

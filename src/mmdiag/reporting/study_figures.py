@@ -11,7 +11,7 @@ from mmdiag.eval.curves import predicted_labels
 from mmdiag.reporting.catalog import figure
 from mmdiag.reporting.figures.confusion import plot_confusion
 from mmdiag.reporting.figures.style import panels, suptitle
-from mmdiag.reporting.runs import Run, any_synthetic, dataset_labels
+from mmdiag.reporting.runs import any_synthetic, labelled_runs
 from mmdiag.reporting.study_tables import EVALSET, row_label
 
 
@@ -21,8 +21,7 @@ from mmdiag.reporting.study_tables import EVALSET, row_label
     "row shares (recall per class on the diagonal).",
 )
 def dualbranch_confusion(runs: Sequence[str], meta: str, **_: Any) -> Figure:
-    loaded = [Run.load(p) for p in runs]
-    labels, _pos = dataset_labels(meta)
+    loaded, labels = labelled_runs(runs, meta)
     side = max(2.6, 0.45 * len(labels) + 1.2)
     fig, axes = panels(len(loaded), panel=(side, side + 0.3))
     for ax, r in zip(axes, loaded):

@@ -19,7 +19,7 @@ from mmdiag.errors import CorruptInputError
 from mmdiag.reporting.catalog import Inputs, table
 from mmdiag.reporting.columns import run_classes
 from mmdiag.reporting.comparisons import paired_tests, proportion_tests
-from mmdiag.reporting.runs import Cell, Run, dataset_labels
+from mmdiag.reporting.runs import Cell, Run, dataset_labels, labelled_runs
 from mmdiag.reporting.table import Column, Row, Table, format_number, format_p, metric_row, run_warnings
 
 EVALSET = "single_centre"
@@ -200,8 +200,7 @@ def distill_efficiency(name: str, caption: str, runs: Sequence[str], **_: Any) -
     inputs=Inputs("dualbranch_stages"),
 )
 def dualbranch_overall(name: str, caption: str, runs: Sequence[str], meta: str, **_: Any) -> Table:
-    loaded = [Run.load(p) for p in runs]
-    labels, _pos = dataset_labels(meta)
+    loaded, labels = labelled_runs(runs, meta)
     keys = headline(loaded[0])
     fused = find_run(loaded, "fusion") or loaded[-1]
     cols = [Column(c) for c in keys] + [Column("z-test p", None, format_p), Column("χ² p", None, format_p)]
@@ -240,7 +239,6 @@ def per_class_f1(run: Run, labels: Sequence[str]) -> dict[str, Cell]:
     inputs=Inputs("dualbranch_stages"),
 )
 def dualbranch_key_classes(name: str, caption: str, runs: Sequence[str], meta: str, **_: Any) -> Table:
-    loaded = [Run.load(p) for p in runs]
-    labels, _pos = dataset_labels(meta)
+    loaded, labels = labelled_runs(runs, meta)
     rows = [Row({"Model": row_label(r)}, per_class_f1(r, labels), [r], None, run_warnings(r, EVALSET)) for r in loaded]
     return Table(name, caption, ["Model"], [Column(label) for label in labels], rows)

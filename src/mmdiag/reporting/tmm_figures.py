@@ -93,18 +93,26 @@ def training_curves(runs: Sequence[str], config: dict[str, Any] | None = None, *
     return fig
 
 
+def model_on_test(model_run: str, meta: str, split: str, config: dict[str, Any]) -> tuple[Run, list[str], Any, Any]:
+    """What a figure of one trained model reads: its run, the class labels, the model and its test samples."""
+    from mmdiag.reporting.run_model import load_model, test_samples
+
+    run = Run.load(model_run)
+    labels, _pos = dataset_labels(meta)
+    model = load_model(run)
+    return run, labels, model, test_samples(config, meta, split, model.modalities)
+
+
 @figure(
     "tmmnet_fig6_tsne",
     "t-SNE of TMM-Net's test-set features: per-modality image features before fusion, coloured by class and "
     "by modality, and the fused features coloured by class.",
 )
 def tsne_features(model_run: str, meta: str, split: str, config: dict[str, Any], **_: Any) -> Figure:
-    from mmdiag.reporting.run_model import collect_features, load_model, test_samples
+    from mmdiag.reporting.run_model import collect_features
 
-    run = Run.load(model_run)
-    labels, _pos = dataset_labels(meta)
-    model = load_model(run)
-    feats = collect_features(model, test_samples(config, meta, split, model.modalities))
+    run, labels, model, samples = model_on_test(model_run, meta, split, config)
+    feats = collect_features(model, samples)
     names = np.asarray(labels, dtype=object)[feats["y"]]
     seed = int(run.record.get("seed", 0))
     raw = feats["raw"]
@@ -142,14 +150,11 @@ def _display(model_batch: dict[str, Any], modality: str, i: int, norm: dict[str,
 )
 def attribute_cam(model_run: str, meta: str, split: str, config: dict[str, Any], **_: Any) -> Figure:
     from mmdiag.explain.gradcam import overlay
-    from mmdiag.reporting.run_model import attribute_cams, image_batch, load_model, pick_samples, test_samples
+    from mmdiag.reporting.run_model import attribute_cams, image_batch, pick_samples
 
-    run = Run.load(model_run)
+    run, labels, model, samples = model_on_test(model_run, meta, split, config)
     meta_doc = read_meta(meta)
-    labels, _pos = dataset_labels(meta)
     attrs = meta_doc["dataset"]["attributes"]
-    model = load_model(run)
-    samples = test_samples(config, meta, split, model.modalities)
     index = pick_samples(samples)
     batch = image_batch(samples, index)
     cells, titles, rows = [], [], []

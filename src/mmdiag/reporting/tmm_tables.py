@@ -11,7 +11,7 @@ multiclass BAcc/macro F1/Acc/macro OvR AUC/per-class SEN). Table 3 reads every s
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -92,18 +92,32 @@ def task_notes(groups: Sequence[ArmRuns], evalset: str) -> tuple[str, dict[str, 
 def t1_comparison(
     name: str, caption: str, runs: Sequence[str], config: Mapping[str, Any] | None = None, **_: Any
 ) -> Table:
+    labels = {"Backbone": backbone_label, "Modality": lambda r: modality_label(r.spec)}
+    return first_seed_table(name, caption, runs, config, labels)
+
+
+def first_seed_table(
+    name: str,
+    caption: str,
+    runs: Sequence[str],
+    config: Mapping[str, Any] | None,
+    labels: Mapping[str, Callable[[Run], str]],
+    keys: Mapping[str, str] | None = None,
+) -> Table:
+    """One row per arm, from its first seed on the single-centre test set (Tables 1 and 2).
+
+    Args:
+        labels: label column -> its text for a run, in column order.
+        keys: column name -> metric key; None: the task's headline columns, whose caption sentence is appended.
+    """
     groups, notes = arm_groups(runs, config)
-    extra, keys = task_notes(groups, "single_centre")
+    extra = ""
+    if keys is None:
+        extra, keys = task_notes(groups, "single_centre")
     rows = [
-        metric_row(
-            g.first,
-            "single_centre",
-            {"Backbone": backbone_label(g.first), "Modality": modality_label(g.first.spec)},
-            keys,
-        )
-        for g in groups
+        metric_row(g.first, "single_centre", {col: text(g.first) for col, text in labels.items()}, keys) for g in groups
     ]
-    return Table(name, caption + extra, ["Backbone", "Modality"], columns(keys), rows, notes + first_seed_note(groups))
+    return Table(name, caption + extra, list(labels), columns(keys), rows, notes + first_seed_note(groups))
 
 
 def first_seed_note(groups: Sequence[ArmRuns]) -> list[str]:
@@ -125,13 +139,9 @@ def first_seed_note(groups: Sequence[ArmRuns]) -> list[str]:
 def t2_text_guidance(
     name: str, caption: str, runs: Sequence[str], config: Mapping[str, Any] | None = None, **_: Any
 ) -> Table:
-    groups, notes = arm_groups(runs, config)
     keys = {"G-Acc": "Acc", "G-Acc (case)": "Acc_case", "P-Acc": "P-Acc", "P-BAcc": "P-BAcc"}
-    rows = []
-    for g in groups:
-        labels = {"Backbone": encoder_name(g.first), "Setup": setup_label(g.first.spec)}
-        rows.append(metric_row(g.first, "single_centre", labels, keys))
-    return Table(name, caption, ["Backbone", "Setup"], columns(keys), rows, notes + first_seed_note(groups))
+    labels = {"Backbone": encoder_name, "Setup": lambda r: setup_label(r.spec)}
+    return first_seed_table(name, caption, runs, config, labels, keys)
 
 
 def bayes_notes(meta: str | Path | None, groups: Sequence[ArmRuns]) -> tuple[list[str], dict[str, Any]]:
