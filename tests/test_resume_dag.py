@@ -1,14 +1,19 @@
-"""The whole tiny DAG is deterministic, and a crash mid-training resumes to the very same numbers.
+"""The tiny DAG is deterministic, and a crash mid-training resumes to the very same numbers.
 
-- Two uninterrupted full runs of `snakemake all` (tiny config: the session's `tiny_run` and a fresh one)
-  give identical metrics files.
+- The same command twice gives the same results: one job of every training rule (pretrain, the full
+  TMM-Net arm, an ablation arm, a fusion study, a dual-branch stage, distillation, both CV folds and their
+  summary) and one whole table (Table 4, CV) are rerun from nothing in a fresh copy of the workflow and
+  compared with the session's `tiny_run`: every metrics file, its provenance record (`run`) without the
+  clock (start, end, seconds), the predictions, the table's CSV/Markdown/LaTeX and its provenance sidecar.
+  A subset of the DAG rather than a second whole one: every job is its own process from a fresh seed, so
+  what one job proves about determinism does not depend on which other jobs ran beside it.
 - A job killed (SIGKILL to Snakemake's whole process group, as a node failure would) between two epochs
   of a phase, then rerun (`--unlock`, `--rerun-incomplete`), resumes from the epoch checkpoint and ends
   with the same metrics as the uninterrupted run; the same when the kill lands between two phases.
 
 The kill tests work on hard-linked copies of the finished run with the killed arm's folder removed, so
-only that arm is retrained. Metrics are compared without the provenance record (`run`: times, host,
-commit, device), the only part of a metrics file allowed to differ.
+only that arm is retrained. Their metrics are compared without the provenance record (`run`: times, host,
+commit, device), the only part of a metrics file allowed to differ after a resume.
 """
 
 from __future__ import annotations
@@ -50,10 +55,85 @@ def reference(tiny_run: TinyRun) -> dict[str, Any]:
     return _metrics(tiny_run.work)
 
 
-def test_two_full_runs_give_identical_metrics(reference: dict[str, Any], tmp_path: Path) -> None:
+# What the determinism test reruns (under RESULTS), and what it must find there afterwards.
+RERUN_TARGETS = (
+    "runs/tmmnet/resnet18_os8/tmmnet/seed0/metrics.json",  # rule train_fusion, after pretrain on both modalities
+    "runs/tmmnet/resnet18_os8/baseline2/seed0/metrics.json",  # rule ablation
+    "runs/fusion/strategies/summary.json",  # rule fusion_study
+    "runs/dualbranch/unimodal_eus/metrics.json",  # rule dualbranch
+    "runs/distillation/summary.json",  # rule distillation
+    "tables/tmmnet_t4_cv.csv",  # rule table, over cross_validate over two cv_fold jobs
+)
+RERUN_RULES = {
+    "download",
+    "build_corpus",
+    "preprocess",
+    "pretrain",
+    "train_fusion",
+    "ablation",
+    "fusion_study",
+    "dualbranch",
+    "distillation",
+    "cv_fold",
+    "cross_validate",
+    "table",
+}
+CLOCK = frozenset({"started", "finished", "seconds"})  # provenance fields that record when, not what
+
+
+def _without_clock(obj: Any, drop: frozenset[str] = CLOCK) -> Any:
+    """`obj` without the clock fields (`drop`), at any depth (a table sidecar nests the runs' records)."""
+    if isinstance(obj, dict):
+        return {k: _without_clock(v, drop) for k, v in obj.items() if k not in drop}
+    if isinstance(obj, list):
+        return [_without_clock(v, drop) for v in obj]
+    return obj
+
+
+def _rules_run(output: str) -> set[str]:
+    """The rules of the jobs a `snakemake` run lists in its job stats."""
+    table = output.split("Job stats:")[1].split("\n\n")[0]
+    return {line.split()[0] for line in table.splitlines()[3:] if line.split() and line.split()[0] != "total"}
+
+
+def test_the_same_command_twice_gives_identical_results(tiny_run: TinyRun, tmp_path: Path) -> None:
     work = copy_workflow(tmp_path / "again")
-    snakemake(work, "--cores", "2", "--quiet", "--", "all", timeout=1200)
-    assert _metrics(work) == reference
+    out = snakemake(work, "--cores", "2", "--", *(str(RESULTS / t) for t in RERUN_TARGETS), timeout=1200)
+    assert _rules_run(out) == RERUN_RULES  # a fresh results folder: everything was recomputed
+    _assert_same_results(work, tiny_run.work)
+
+
+def _assert_same_results(work: Path, reference: Path) -> None:
+    """Every metrics file and prediction under `work`'s runs, and Table 4 with its sidecar, as in `reference`."""
+    from mmdiag.reporting.provenance import verify_sidecar
+
+    again, first = work / RESULTS, reference / RESULTS
+    metrics = sorted(p.relative_to(again) for p in again.glob("runs/**/metrics.json"))
+    assert len(metrics) >= 10, metrics
+    recorded = 0
+    for rel in metrics:
+        got, want = json.loads((again / rel).read_text()), json.loads((first / rel).read_text())
+        assert _without_clock(got) == _without_clock(want), rel
+        if "run" in got:  # a run's provenance record (a CV summary has none: its folds do)
+            assert got["run"]["config_hash"] and got["run"]["dataset_checksum"], rel
+            recorded += 1
+    assert recorded >= 10, metrics
+    predictions = sorted(p.relative_to(again) for p in again.glob("runs/**/predictions_*.csv"))
+    assert len(predictions) >= 4, predictions
+    for rel in predictions:
+        assert (again / rel).read_bytes() == (first / rel).read_bytes(), rel
+
+    for ext in ("csv", "md", "tex"):
+        rel = f"tables/tmmnet_t4_cv.{ext}"
+        assert (again / rel).read_bytes() == (first / rel).read_bytes(), rel
+    rel = "tables/tmmnet_t4_cv.provenance.json"
+    got, want = json.loads((again / rel).read_text()), json.loads((first / rel).read_text())
+    assert got["rows"] and all(row["runs"] for row in got["rows"]), got
+    # a run's hash covers its clock fields, so it differs between the two; each sidecar matches its own files
+    assert _without_clock(got, CLOCK | {"metrics_sha256"}) == _without_clock(want, CLOCK | {"metrics_sha256"})
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(work)  # sidecars name runs relative to the workflow folder
+        assert verify_sidecar(again / rel) == []
 
 
 def _kill_when(work: Path, target: str, ready: Callable[[], bool]) -> None:
