@@ -42,8 +42,12 @@ all: $(STAMP)  ## set up, then run the whole DAG on the default config (CONFIG=.
 report: $(STAMP)  ## the one-file HTML report of the last `all`
 	$(BIN)/snakemake all --cores $(CORES) $(CONFIG_ARG) --report results/report.html
 
-test: $(STAMP) sysdeps  ## set up, then run the whole test suite (offline)
-	$(BIN)/pytest -q
+# Two pytest-xdist workers: the long end-to-end tests (each a chain of Snakemake jobs) leave a core idle much of
+# the time; tests/conftest.py keeps the tests sharing a fixture on one worker and queues the longest first.
+TEST_WORKERS ?= 2
+
+test: $(STAMP) sysdeps  ## set up, then run the whole test suite (offline; TEST_WORKERS=1 for one process)
+	$(BIN)/pytest -q $(if $(filter 1,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadscope)
 
 test-fast: $(STAMP)  ## unit tests only (skips the slow end-to-end tests)
 	$(BIN)/pytest -q -m "not slow"

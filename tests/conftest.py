@@ -39,6 +39,54 @@ PAPER_ARMS: dict[str, dict[str, Any]] = {
 }
 
 
+# Under pytest-xdist (`make test`: `pytest -n 2 --dist loadscope`), tests sharing an expensive fixture must run on
+# one worker, or each worker would build it: the modules using the session's `tiny_run` (listed here, checked
+# at collection) are one unit of work, every other module its own (module fixtures such as test_byo_dags' five
+# DAGs). The longest units are queued first, so the run does not end on one long DAG test while the other
+# worker idles. (xdist's own `--dist loadgroup` cannot do it under pytest 9: it rewrites a test id attribute
+# pytest 9 no longer reads.)
+TINY_RUN_MODULES = frozenset(
+    {
+        "test_dvc_roundtrip.py",
+        "test_report_html.py",
+        "test_resume_dag.py",
+        "test_stage_declarations.py",
+        "test_workflow_e2e.py",
+    }
+)
+LONGEST_FIRST = ("tiny_run", "test_byo_dags.py", "test_slurm.py")
+
+
+def _work_unit(nodeid: str) -> str:
+    """The xdist unit of work of a test: "tiny_run" for the modules sharing it, else the test's module."""
+    name = nodeid.split("::", 1)[0].rsplit("/", 1)[-1]
+    return "tiny_run" if name in TINY_RUN_MODULES else name
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    if config.getvalue("dist") != "loadscope":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class FixtureScopeScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return _work_unit(nodeid)
+
+    config.option.loadscopereorder = False  # units go out in collection order: the workers put the longest first
+    return FixtureScopeScheduling(config, log)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    strays = sorted({i.path.name for i in items if "tiny_run" in getattr(i, "fixturenames", ())} - TINY_RUN_MODULES)
+    if strays:
+        raise pytest.UsageError(f"add {strays} to TINY_RUN_MODULES in tests/conftest.py (they use `tiny_run`)")
+    if "PYTEST_XDIST_WORKER" in os.environ:  # a plain run keeps the collection order
+        rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+        order = {id(item): i for i, item in enumerate(items)}
+        items.sort(key=lambda item: (rank.get(_work_unit(item.nodeid), len(rank)), order[id(item)]))
+
+
 @pytest.fixture(autouse=True)
 def _one_thread() -> None:
     import torch
