@@ -149,6 +149,13 @@ class TrainerConfig(Section):
     accumulate: int = option(1, "gradient accumulation steps", minimum=1)
     sampler: str = option("uniform", "uniform | class_balanced", enum=["uniform", "class_balanced"])
     drop_last: bool = option(False, "drop the last incomplete batch")
+    ema: float | None = option(
+        None,
+        "decay per optimiser step of an exponential moving average of the weights (e.g. 0.95); validation, "
+        "best-epoch selection and the saved model use the average; null = off",
+        exclusiveMinimum=0,
+        exclusiveMaximum=1,
+    )
     checkpoint_every_s: float = option(
         60,
         "write the resume checkpoint (last.pt) at most this often, in seconds; 0 = after every epoch. "

@@ -46,6 +46,7 @@ from mmdiag.config.sections import (
 )
 from mmdiag.data.batches import Augment, SampleSet
 from mmdiag.engine import distributed
+from mmdiag.engine.averaging import WeightAverage
 from mmdiag.engine.checkpoint import load_checkpoint, load_json_input, save_checkpoint, set_aside
 from mmdiag.engine.device import pick_device, to_device
 from mmdiag.engine.optim import build_optimizer, build_scheduler, build_warmup
@@ -106,6 +107,7 @@ class FitSpec:
     seed: int = PipelineConfig.seed
     select: str = TrainerConfig.select  # key of evaluate()'s dict; minimised if it contains "loss"; "last": last epoch
     sampler: str = TrainerConfig.sampler  # uniform | class_balanced
+    ema: float | None = TrainerConfig.ema  # decay of the weight average validated and kept (None: off)
     drop_last: bool = TrainerConfig.drop_last
     progress: bool = PipelineConfig.progress
     checkpoint_every_s: float = TrainerConfig.checkpoint_every_s  # resume checkpoint at most this often (0: each epoch)
@@ -210,6 +212,7 @@ def fit(
     best_state: dict[str, Tensor] | None = None
     start = 0
     resumed_from = None
+    averaged = WeightAverage(model, spec.ema) if spec.ema else None  # validated and kept instead of `model`
     if last_path.exists():
         try:
             state = load_checkpoint(last_path, map_location=device, hint="")
@@ -228,6 +231,8 @@ def fit(
                     sched.load_state_dict(state["scheduler"])
                 scaler.load_state_dict(state["scaler"])
                 set_rng_state(state["rng"])
+                if averaged is not None:
+                    averaged.load_state_dict(state["ema"])
                 history, best_score, best_epoch = list(state["history"]), state["best_score"], state["best_epoch"]
                 best_state = state["best_model"]
                 start = resumed_from = int(state["epoch"]) + 1
@@ -236,6 +241,7 @@ def fit(
                 model.load_state_dict(before)  # undo a partial restore: the stage starts from where it began
                 set_rng_state(rng_before)
                 opt, sched, scaler = fresh()
+                averaged = WeightAverage(model, spec.ema) if spec.ema else None
                 history, best_score, best_epoch, best_state = [], None, -1, None
                 _heal([last_path], f"{last_path}: not a resume checkpoint of this engine ({exc!r})", desc, main)
         elif state is not None:
@@ -247,6 +253,7 @@ def fit(
     bad_epochs = int(history[-1].get("bad_epochs", 0)) if history and patience is not None else 0
     reference = next((h[spec.select] for h in reversed(history) if h.get("bad_epochs") == 0), None)
     stopped = False
+    kept = averaged.module if averaged is not None else model  # the weights validated, selected and saved
     t0 = last_saved = time.perf_counter()
     for epoch in range(start, spec.epochs):
         t_epoch = time.perf_counter()
@@ -294,6 +301,8 @@ def fit(
                 scaler.update()
                 opt.zero_grad(set_to_none=True)
                 step += 1
+                if averaged is not None:
+                    averaged.update(model)
             bs = int(batch["label"].shape[0])
             seen += bs
             for k, v in terms.items():
@@ -308,7 +317,7 @@ def fit(
         record["train_seconds"] = time.perf_counter() - t_epoch
         if evaluate is not None:
             t_eval = time.perf_counter()
-            values = evaluate(model)
+            values = evaluate(kept)
             if declared is None and epoch == start and not keep_last:
                 check_select(spec.select, values.keys(), desc)
             record.update(values)
@@ -332,7 +341,7 @@ def fit(
         improved = evaluate is None or keep_last or _better(score, best_score, minimise)
         if improved:  # every rank evaluated the whole validation set, so all agree on `improved`
             best_score, best_epoch = score, epoch
-            best_state = None if evaluate is None or keep_last else _snapshot(model)  # None: the final weights
+            best_state = None if evaluate is None or keep_last else _snapshot(kept)  # None: the final weights
         history.append(record)
         final = epoch + 1 == spec.epochs or stopped
         if main and not final and time.perf_counter() - last_saved >= spec.checkpoint_every_s:
@@ -341,6 +350,7 @@ def fit(
                 {
                     "model": model.state_dict(),
                     "best_model": best_state,
+                    "ema": averaged.state_dict() if averaged is not None else None,
                     "optimizer": opt.state_dict(),
                     "scheduler": sched.state_dict() if sched is not None else None,
                     "scaler": scaler.state_dict(),
@@ -365,6 +375,8 @@ def fit(
 
     if best_state is not None:
         model.load_state_dict(best_state)
+    elif averaged is not None:
+        model.load_state_dict(averaged.module.state_dict())
     seconds = time.perf_counter() - t0
     if main:
         save_checkpoint(best_path, model.state_dict())
