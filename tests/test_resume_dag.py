@@ -2,11 +2,11 @@
 
 - The same command twice gives the same results: one job of every training rule (pretrain, the full
   TMM-Net arm, an ablation arm, a fusion study, a dual-branch stage, distillation, both CV folds and their
-  summary) and one whole table (Table 4, CV) are rerun from nothing in a fresh copy of the workflow and
-  compared with the session's `tiny_run`: every metrics file, its provenance record (`run`) without the
-  clock (start, end, seconds), the predictions, the table's CSV/Markdown/LaTeX and its provenance sidecar.
-  A subset of the DAG rather than a second whole one: every job is its own process from a fresh seed, so
-  what one job proves about determinism does not depend on which other jobs ran beside it.
+  summary) and one whole table (Table 4, CV) are rerun from nothing in a fresh copy of the workflow files
+  `tiny_run` ran, and compared with its results: every metrics file, its provenance record (`run`) without
+  the clock (start, end, seconds), the predictions, the table's CSV/Markdown/LaTeX and its provenance
+  sidecar. A subset of the DAG rather than a second whole one: every job is its own process from a fresh
+  seed, so what one job proves about determinism does not depend on which other jobs ran beside it.
 - A job killed (SIGKILL to Snakemake's whole process group, as a node failure would) between two epochs
   of a phase, then rerun (`--unlock`, `--rerun-incomplete`), resumes from the epoch checkpoint and ends
   with the same metrics as the uninterrupted run; the same when the kill lands between two phases.
@@ -19,6 +19,7 @@ commit, device), the only part of a metrics file allowed to differ after a resum
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import time
 from collections.abc import Callable
@@ -28,7 +29,7 @@ from typing import Any
 import pytest
 
 from conftest import TinyRun
-from workflow_sandbox import TINY, clean_env, clone_sandbox, copy_workflow, kill_group, snakemake, tool
+from workflow_sandbox import TINY, clean_env, clone_sandbox, kill_group, snakemake, tool
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 
@@ -97,10 +98,16 @@ def _rules_run(output: str) -> set[str]:
 
 
 def test_the_same_command_twice_gives_identical_results(tiny_run: TinyRun, tmp_path: Path) -> None:
-    work = copy_workflow(tmp_path / "again")
+    work = _workflow_of(tiny_run, tmp_path / "again")
     out = snakemake(work, "--cores", "2", "--", *(str(RESULTS / t) for t in RERUN_TARGETS), timeout=1200)
     assert _rules_run(out) == RERUN_RULES  # a fresh results folder: everything was recomputed
     _assert_same_results(work, tiny_run.work)
+
+
+def _workflow_of(tiny_run: TinyRun, dest: Path) -> Path:
+    """The workflow files `tiny_run` ran (not the checkout's, which may have been edited since), without results."""
+    skip = shutil.ignore_patterns(".git", ".dvc", ".snakemake", RESULTS.parts[0])
+    return Path(shutil.copytree(tiny_run.work, dest, symlinks=True, ignore=skip))
 
 
 def _assert_same_results(work: Path, reference: Path) -> None:
