@@ -35,16 +35,17 @@ CASES: dict[str, tuple[str, ...]] = {
     "tests/configs/tiny.yaml": ("config/config.yaml", "tests/configs/tiny.yaml"),
 }
 # Updated when `encoders.<name>.stem` was added: every encoder recipe gains `stem: default`, nothing else changed
-# (with that key removed each config gives the previous fingerprint).
+# (with that key removed each config gives the previous fingerprint). Updated again when `trainer.ema` was added:
+# every config gains `trainer.ema: null` (off), nothing else changed (without that key: the previous fingerprints).
 FINGERPRINTS = {
-    "config.yaml": "f1025fa90611951e94c955a73bef1297c7c073ec61b0b5e20d02fd9ac515a682",
-    "ham10000_fusion.yaml": "6775a7edee6512953754790c26ba27567b81326ba77e4f26ba68b304224da645",
-    "medmnist_pair_small.yaml": "6c895ad4898f8642044dbd89116fdf526850f1c62509d2a190197d5f39a3b8b4",
-    "medmnist_pathmnist.yaml": "6005066319c4858f5cf3805721c5a3c5392899f5487b2a1f71959eb1b3b452b8",
-    "paper_dualbranch.yaml": "ccb05fc1e2b3a570a5b6c33b08b85cebc0472731b5eceec8794d0c433317fb18",
-    "paper_tmmnet.yaml": "9f3958bf37893995b10dfb84dc9eb1ff04ecf5d84ca5f0d6b789dde91f50be09",
-    "recipes/real_data.yaml": "3bd196eb6c36becca86834409951a5ece8adeacbf6e9f7d3ca9c1d701b21cdff",
-    "tests/configs/tiny.yaml": "f358bfc5d94e2005f51ac155cc4ec0c8b91ab67cc732db118b79a3b897be30c9",
+    "config.yaml": "dc48f0519d716c40a561f733a3d7251f81eb5b52e2a2db0069ac7fcd525db72b",
+    "ham10000_fusion.yaml": "66e330db17f1933fbd5fe6667e4253cb3b6d9f63d0ef0411c854e48379b96d4d",
+    "medmnist_pair_small.yaml": "47c9f69bda95fd339b11d3381ab050ba45aa45278aa98fad1401a5db922c76f1",
+    "medmnist_pathmnist.yaml": "7c22797ec7fd30954220569c13d4bf1acb0eed906639fda79cea60f7ae34f25c",
+    "paper_dualbranch.yaml": "e51a4e7000b1bff5f4b358d1be6ae8262e0368e078e200a64fd8296ac3154f6d",
+    "paper_tmmnet.yaml": "caed2c905b0954aa13f53efd8e2f73d751c107b2a4239468cec4127877ac6f83",
+    "recipes/real_data.yaml": "04ff4ccf5428658f67ed3dab0066ee74f330e3d0cb77913301cc8929ae14725b",
+    "tests/configs/tiny.yaml": "2b7da2c850289f0aa5e53e162bb788b6d95fbff963104f468a798cfb04db0676",
 }
 
 
