@@ -99,6 +99,7 @@ def test_real_data_recipe_classifies_at_the_learning_rate_it_was_chosen_with(tin
     config = bench.layered_config(bench.user_config(tiny_npz, tmp_path / "results"), tmp_path)
     spec = phase_spec(SimpleNamespace(config=config), "classify", 30, "val_AUC")  # type: ignore[arg-type]
     assert spec.optimizer["lr"] == pytest.approx(1e-3)
+    assert spec.ema == pytest.approx(0.95)  # the weight average it was chosen with reaches the trainer
 
 
 def test_synthetic_source_keeps_the_embedded_recipe(tmp_path: Path) -> None:
@@ -108,6 +109,7 @@ def test_synthetic_source_keeps_the_embedded_recipe(tmp_path: Path) -> None:
     assert config["recipe"] == "embedded"
     assert "resnet18_real" not in config["encoders"]
     assert config["tmmnet"]["encoder"] != "resnet18_real"
+    assert config["trainer"]["ema"] is None  # the embedded recipe trains without the weight average
 
 
 def test_bench_runs_the_baseline_arm_on_a_tiny_npz(tiny_npz: Path, tmp_path: Path) -> None:
