@@ -198,3 +198,19 @@ def test_select_last_keeps_the_final_epoch_and_still_records_the_curve(tiny_cach
     assert result.best_epoch == spec.epochs - 1
     assert all("val_loss" in h for h in result.history)
     assert _val(samples)(model)["val_loss"] == pytest.approx(result.history[-1]["val_loss"], rel=1e-5)
+
+
+def test_progress_bars_update_rarely_into_a_log_file(tmp_path: Path) -> None:
+    """A rule's log receives each bar update as a new line; a terminal redraws it in place."""
+    import io
+
+    from mmdiag.engine.trainer import progress_interval
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    with open(tmp_path / "train.log", "w", encoding="utf-8") as log_file:
+        assert progress_interval(log_file) == 30.0
+    assert progress_interval(Terminal()) == 1.0
+    assert progress_interval(object()) == 30.0

@@ -25,6 +25,7 @@ from __future__ import annotations
 import difflib
 import logging
 import math
+import sys
 import time
 from collections.abc import Callable, Collection, Iterable, Mapping
 from contextlib import nullcontext
@@ -88,6 +89,13 @@ def check_select(select: str, keys: Collection[str], desc: str) -> None:
     raise ConfigError(
         f"trainer.select: '{select}' is not a validation key of {desc} (it emits: {', '.join(sorted(keys))}){hint}"
     )
+
+
+def progress_interval(stream: Any) -> float:
+    """Seconds between progress-bar updates: 1 on a terminal; 30 into a file (a rule's log), where every update
+    is a new line rather than a redraw, so a long job's log stays readable and still shows that it is alive."""
+    isatty = getattr(stream, "isatty", None)
+    return 1.0 if callable(isatty) and isatty() else 30.0
 
 
 LAST = "last"  # `select` value: keep the last epoch (validation still evaluated for the curve)
@@ -276,7 +284,7 @@ def fit(
             desc=f"{desc} {epoch + 1}/{spec.epochs}",
             disable=not (spec.progress and main),
             leave=False,
-            mininterval=1.0,
+            mininterval=progress_interval(sys.stderr),
         )
         base_lrs = [g["lr"] for g in opt.param_groups]  # what the epoch-level schedule set
         step = epoch * math.ceil(n_batches / spec.accumulate)  # optimiser steps before this epoch
