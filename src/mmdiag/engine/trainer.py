@@ -6,8 +6,9 @@
 - Best-val selection (`best.pt`), a `done.json` marker once finished (a rerun then just loads).
 - Named loss terms: every key ending in `_loss`, from the loss module AND the model outputs
   (e.g. a mixture-of-experts balance term), is summed — a new term never touches this loop.
-- Optional mixed precision, gradient accumulation and clipping, LR warm-up (`mmdiag.engine.optim`) and
-  early stopping on the selection key; a progress bar per epoch.
+- Optional mixed precision, gradient accumulation and clipping, LR warm-up (`mmdiag.engine.optim`),
+  early stopping on the selection key, and a weight average (`trainer.ema`, `mmdiag.engine.averaging`) that
+  is then what gets validated, selected, saved and resumed; a progress bar per epoch.
 - Checkpoints load with `weights_only=True` (`mmdiag.engine.checkpoint`). A damaged one heals: an
   unreadable `last.pt` (or `best.pt`/`rng.pt`/`done.json` of a finished stage) is reported with its path,
   moved aside (`<name>.corrupt-<n>`) and the stage trains again from its start, which is exactly where an
