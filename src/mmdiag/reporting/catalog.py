@@ -14,6 +14,7 @@ into files from the plan, so a new table needs its builder and this one declarat
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
@@ -21,6 +22,7 @@ from typing import Any, Literal, TypeVar
 from mmdiag.registry import Registry
 
 F = TypeVar("F", bound=Callable[..., Any])
+_REGISTERED = itertools.count()  # registration order: a module's tables in the order it declares them
 
 TABLES = Registry("table", "mmdiag.reporting.table_builders")  # tables only: no plotting imports
 FIGURES = Registry("figure", "mmdiag.reporting.builders")
@@ -67,12 +69,13 @@ class Inputs:
 
 @dataclass(frozen=True)
 class Entry:
-    """A registered table or figure (`inputs`: tables only)."""
+    """A registered table or figure (`inputs`: tables only; `order`: its place in the registration order)."""
 
     name: str
     caption: str
     build: Callable[..., Any]
     inputs: Inputs | None = None
+    order: int = 0
 
     def __call__(self, left_out: Any = None, **kwargs: Any) -> Any:
         """Build it; the builder also receives its own `name` and `caption`.
@@ -107,7 +110,7 @@ def study_of(name: str) -> str:
 def _register(registry: Registry, name: str, caption: str, inputs: Inputs | None = None) -> Callable[[F], F]:
     def deco(fn: F) -> F:
         study_of(name)  # fail at import on a name no study claims
-        registry.register(name)(Entry(name, caption, fn, inputs))
+        registry.register(name)(Entry(name, caption, fn, inputs, next(_REGISTERED)))
         return fn
 
     return deco
@@ -131,8 +134,7 @@ def tables() -> list[Entry]:
     order = list(STUDIES)
 
     def key(entry: Entry) -> tuple[int, str, int]:
-        code = getattr(entry.build, "__code__", None)
-        return order.index(entry.study_prefix), entry.build.__module__, code.co_firstlineno if code else 0
+        return order.index(entry.study_prefix), entry.build.__module__, entry.order
 
     return sorted(entries, key=key)
 

@@ -5,8 +5,9 @@ text guidance (Fig. 7). Each builder returns a `Figure`; the stage saves it as P
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+import functools
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 import numpy as np
 from matplotlib.figure import Figure
@@ -23,10 +24,22 @@ from mmdiag.reporting.runs import Run, any_synthetic, dataset_labels, read_meta
 from mmdiag.reporting.seeds import first_seeds
 from mmdiag.reporting.tmm_tables import SETTINGS, is_full_model, load_runs
 
+F = TypeVar("F", bound=Callable[..., Figure])
+
 
 def first_seed_runs(runs: Sequence[str], config: dict[str, Any] | None) -> list[Run]:
     """One run per (encoder, arm): the first seed, so several seeds never draw an arm twice."""
     return first_seeds(load_runs(runs), config)
+
+
+def ablation_on_test(
+    runs: Sequence[str], meta: str, config: dict[str, Any] | None
+) -> tuple[list[Run], list[str], int, list[str]]:
+    """What a figure of the ablation arms on the test settings reads: one run per arm (`first_seed_runs`), the
+    class labels, the positive class and the test settings (`SETTINGS` order) at least one run was evaluated on."""
+    loaded = first_seed_runs(runs, config)
+    labels, pos = dataset_labels(meta)
+    return loaded, labels, pos, [s for s in SETTINGS if any(s in r.eval_sets for r in loaded)]
 
 
 @figure(
@@ -36,9 +49,7 @@ def first_seed_runs(runs: Sequence[str], config: dict[str, Any] | None) -> list[
     "tmmnet_t3_ablation). Multiclass tasks: the macro-averaged one-vs-rest curve and the macro one-vs-rest AUC.",
 )
 def roc_ablation(runs: Sequence[str], meta: str, config: dict[str, Any] | None = None, **_: Any) -> Figure:
-    loaded = first_seed_runs(runs, config)
-    labels, pos = dataset_labels(meta)
-    sets = [s for s in SETTINGS if any(s in r.eval_sets for r in loaded)]
+    loaded, labels, pos, sets = ablation_on_test(runs, meta, config)
     fig, axes = panels(len(sets), panel=(4.6, 6.4))
     for ax, evalset in zip(axes, sets):
         curves = []
@@ -60,9 +71,7 @@ def roc_ablation(runs: Sequence[str], meta: str, config: dict[str, Any] | None =
     "shares.",
 )
 def confusion_ablation(runs: Sequence[str], meta: str, config: dict[str, Any] | None = None, **_: Any) -> Figure:
-    loaded = first_seed_runs(runs, config)
-    labels, _pos = dataset_labels(meta)
-    sets = [s for s in SETTINGS if any(s in r.eval_sets for r in loaded)]
+    loaded, labels, _pos, sets = ablation_on_test(runs, meta, config)
     cells = [(evalset, r) for evalset in sets for r in loaded]
     fig, axes = panels(len(cells), min(len(loaded), 4), panel=(2.3, 2.4))
     for ax, (evalset, r) in zip(axes, cells):
@@ -103,15 +112,31 @@ def model_on_test(model_run: str, meta: str, split: str, config: dict[str, Any])
     return run, labels, model, test_samples(config, meta, split, model.modalities)
 
 
-@figure(
+def model_figure(name: str, caption: str) -> Callable[[F], F]:
+    """Register a figure of one trained model: the rule's `model_run` on the `split` test samples.
+
+    The builder is called as `draw(run, labels, model, samples, meta=...)` with what `model_on_test` loads.
+    """
+
+    def deco(draw: F) -> F:
+        @functools.wraps(draw)
+        def build(model_run: str, meta: str, split: str, config: dict[str, Any], **_: Any) -> Figure:
+            return draw(*model_on_test(model_run, meta, split, config), meta=meta)
+
+        figure(name, caption)(build)
+        return draw
+
+    return deco
+
+
+@model_figure(
     "tmmnet_fig6_tsne",
     "t-SNE of TMM-Net's test-set features: per-modality image features before fusion, coloured by class and "
     "by modality, and the fused features coloured by class.",
 )
-def tsne_features(model_run: str, meta: str, split: str, config: dict[str, Any], **_: Any) -> Figure:
+def tsne_features(run: Run, labels: list[str], model: Any, samples: Any, **_: Any) -> Figure:
     from mmdiag.reporting.run_model import collect_features
 
-    run, labels, model, samples = model_on_test(model_run, meta, split, config)
     feats = collect_features(model, samples)
     names = np.asarray(labels, dtype=object)[feats["y"]]
     seed = int(run.record.get("seed", 0))
@@ -143,16 +168,15 @@ def _display(model_batch: dict[str, Any], modality: str, i: int, norm: dict[str,
     return to_display(model_batch["images"][modality][i].numpy(), mean, std)
 
 
-@figure(
+@model_figure(
     "tmmnet_fig5_attribute_cam",
     "Per-attribute Grad-CAM heat maps of TMM-Net on test images (one per class): for each attribute of each "
     "modality, the evidence for the attribute value the model predicts (value and probability above each map).",
 )
-def attribute_cam(model_run: str, meta: str, split: str, config: dict[str, Any], **_: Any) -> Figure:
+def attribute_cam(run: Run, labels: list[str], model: Any, samples: Any, meta: str, **_: Any) -> Figure:
     from mmdiag.explain.gradcam import overlay
     from mmdiag.reporting.run_model import attribute_cams, image_batch, pick_samples
 
-    run, labels, model, samples = model_on_test(model_run, meta, split, config)
     meta_doc = read_meta(meta)
     attrs = meta_doc["dataset"]["attributes"]
     index = pick_samples(samples)

@@ -82,42 +82,27 @@ def task_notes(groups: Sequence[ArmRuns], evalset: str) -> tuple[str, dict[str, 
 
 
 # ------------------------------------------------------------------------------------------------ tables
-@table(
-    "tmmnet_t1_comparison",
-    "CNN backbones on EUS, WLE and both (direct fusion) vs TMM-Net, single-centre test set: sensitivity (SEN), "
-    "specificity (SPE), accuracy (Acc) and AUC per image pair, and accuracy per case (Acc (case): class "
-    "probabilities averaged over a case's image pairs).",
-    inputs=Inputs("tmm_runs", group="comparison", reference="full_arm"),
-)
-def t1_comparison(
-    name: str, caption: str, runs: Sequence[str], config: Mapping[str, Any] | None = None, **_: Any
-) -> Table:
-    labels = {"Backbone": backbone_label, "Modality": lambda r: modality_label(r.spec)}
-    return first_seed_table(name, caption, runs, config, labels)
-
-
 def first_seed_table(
-    name: str,
-    caption: str,
-    runs: Sequence[str],
-    config: Mapping[str, Any] | None,
-    labels: Mapping[str, Callable[[Run], str]],
-    keys: Mapping[str, str] | None = None,
-) -> Table:
-    """One row per arm, from its first seed on the single-centre test set (Tables 1 and 2).
+    labels: Mapping[str, Callable[[Run], str]], keys: Mapping[str, str] | None = None
+) -> Callable[..., Table]:
+    """The builder of a table with one row per arm, from its first seed on the single-centre test set (Tables 1
+    and 2, which differ only in these two arguments).
 
     Args:
         labels: label column -> its text for a run, in column order.
         keys: column name -> metric key; None: the task's headline columns, whose caption sentence is appended.
     """
-    groups, notes = arm_groups(runs, config)
-    extra = ""
-    if keys is None:
-        extra, keys = task_notes(groups, "single_centre")
-    rows = [
-        metric_row(g.first, "single_centre", {col: text(g.first) for col, text in labels.items()}, keys) for g in groups
-    ]
-    return Table(name, caption + extra, list(labels), columns(keys), rows, notes + first_seed_note(groups))
+
+    def build(name: str, caption: str, runs: Sequence[str], config: Mapping[str, Any] | None = None, **_: Any) -> Table:
+        groups, notes = arm_groups(runs, config)
+        extra, metrics = ("", keys) if keys is not None else task_notes(groups, "single_centre")
+        rows = [
+            metric_row(g.first, "single_centre", {col: text(g.first) for col, text in labels.items()}, metrics)
+            for g in groups
+        ]
+        return Table(name, caption + extra, list(labels), columns(metrics), rows, notes + first_seed_note(groups))
+
+    return build
 
 
 def first_seed_note(groups: Sequence[ArmRuns]) -> list[str]:
@@ -128,20 +113,27 @@ def first_seed_note(groups: Sequence[ArmRuns]) -> list[str]:
     return [f"Several seeds per arm were given; this table shows the first ({seeds_text(many[0].seeds[:1])})."]
 
 
-@table(
+table(
+    "tmmnet_t1_comparison",
+    "CNN backbones on EUS, WLE and both (direct fusion) vs TMM-Net, single-centre test set: sensitivity (SEN), "
+    "specificity (SPE), accuracy (Acc) and AUC per image pair, and accuracy per case (Acc (case): class "
+    "probabilities averaged over a case's image pairs).",
+    inputs=Inputs("tmm_runs", group="comparison", reference="full_arm"),
+)(first_seed_table({"Backbone": backbone_label, "Modality": lambda r: modality_label(r.spec)}))
+
+table(
     "tmmnet_t2_text_guidance",
     "Text guidance per backbone, single-centre test set: lesion accuracy per image pair (G-Acc) and per case "
     "(G-Acc (case)), and mean accuracy of the attribute classifiers (P-Acc) with its balanced counterpart "
     "(P-BAcc: mean per-value recall, so a head answering the majority value gains nothing; only arms with "
     "attribute classifiers have them; cases without an attribute annotation are skipped).",
     inputs=Inputs("tmm_runs", group="text_guidance", reference="guided_fusion_arm"),
+)(
+    first_seed_table(
+        {"Backbone": encoder_name, "Setup": lambda r: setup_label(r.spec)},
+        {"G-Acc": "Acc", "G-Acc (case)": "Acc_case", "P-Acc": "P-Acc", "P-BAcc": "P-BAcc"},
+    )
 )
-def t2_text_guidance(
-    name: str, caption: str, runs: Sequence[str], config: Mapping[str, Any] | None = None, **_: Any
-) -> Table:
-    keys = {"G-Acc": "Acc", "G-Acc (case)": "Acc_case", "P-Acc": "P-Acc", "P-BAcc": "P-BAcc"}
-    labels = {"Backbone": encoder_name, "Setup": lambda r: setup_label(r.spec)}
-    return first_seed_table(name, caption, runs, config, labels, keys)
 
 
 def bayes_notes(meta: str | Path | None, groups: Sequence[ArmRuns]) -> tuple[list[str], dict[str, Any]]:
