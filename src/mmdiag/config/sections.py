@@ -8,6 +8,7 @@ sources' sections live beside each source (`mmdiag.data.sources`, `mmdiag.data.s
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -191,11 +192,13 @@ class ArmConfig(Section):
     )
 
 
-LossWeightsConfig = make_section(
-    "LossWeightsConfig",
-    "`tmmnet.loss_weights`.",
-    [(term, float, option(1.0, f"weight of the {term} term", minimum=0)) for term in LOSS_TERMS],
-    __name__,
+def _factors(name: str, doc: str, keys: Sequence[str], describe: str, **limits: Any) -> type:
+    """A section of one float factor per key, each defaulting to 1 (`describe` with `{}` for the key)."""
+    return make_section(name, doc, [(k, float, option(1.0, describe.format(k), **limits)) for k in keys], __name__)
+
+
+LossWeightsConfig = _factors(
+    "LossWeightsConfig", "`tmmnet.loss_weights`.", LOSS_TERMS, "weight of the {} term", minimum=0
 )
 
 
@@ -209,11 +212,12 @@ class ScheduleConfig(Section):
     classify: int = option(8, "epochs of end-to-end classification (every arm)", minimum=1)
 
 
-LrScaleConfig = make_section(
+LrScaleConfig = _factors(
     "LrScaleConfig",
     "`tmmnet.lr_scale`: learning-rate factor per phase.",
-    [(p, float, option(1.0, f"{p}: trainer.optimizer.lr is multiplied by this", exclusiveMinimum=0)) for p in PHASES],
-    __name__,
+    PHASES,
+    "{}: trainer.optimizer.lr is multiplied by this",
+    exclusiveMinimum=0,
 )
 
 
