@@ -38,14 +38,14 @@ CASES: dict[str, tuple[str, ...]] = {
 # (with that key removed each config gives the previous fingerprint). Updated again when `trainer.ema` was added:
 # every config gains `trainer.ema: null` (off), nothing else changed (without that key: the previous fingerprints).
 FINGERPRINTS = {
-    "config.yaml": "dc48f0519d716c40a561f733a3d7251f81eb5b52e2a2db0069ac7fcd525db72b",
-    "ham10000_fusion.yaml": "66e330db17f1933fbd5fe6667e4253cb3b6d9f63d0ef0411c854e48379b96d4d",
-    "medmnist_pair_small.yaml": "47c9f69bda95fd339b11d3381ab050ba45aa45278aa98fad1401a5db922c76f1",
-    "medmnist_pathmnist.yaml": "7c22797ec7fd30954220569c13d4bf1acb0eed906639fda79cea60f7ae34f25c",
-    "paper_dualbranch.yaml": "e51a4e7000b1bff5f4b358d1be6ae8262e0368e078e200a64fd8296ac3154f6d",
-    "paper_tmmnet.yaml": "caed2c905b0954aa13f53efd8e2f73d751c107b2a4239468cec4127877ac6f83",
-    "recipes/real_data.yaml": "04ff4ccf5428658f67ed3dab0066ee74f330e3d0cb77913301cc8929ae14725b",
-    "tests/configs/tiny.yaml": "2b7da2c850289f0aa5e53e162bb788b6d95fbff963104f468a798cfb04db0676",
+    "config.yaml": "64adf8f7cb0f8143c4c33675e720077f61faeb694c874cf092e804073c6d8866",
+    "ham10000_fusion.yaml": "7994af8e1412c9a5b2663216de34626502e6773d89c854b72149056ff487c175",
+    "medmnist_pair_small.yaml": "9eb33d264a90b27bdb5663e341efdc9caeeaf22aca26beadd363d6e5b3dd992a",
+    "medmnist_pathmnist.yaml": "3f6be6cc00634183ee9b3a930485fe85b4bb4ee693d798a370c5aba1a2f0a455",
+    "paper_dualbranch.yaml": "e9aba1d25d9530aaef112aca74a757c3bf54de46c96133bdd4e421259ea23b3d",
+    "paper_tmmnet.yaml": "7fe4740bc61fff247ab24fdb070634a37530a1fe538f90556210b282139c9458",
+    "recipes/real_data.yaml": "77e2167714bed2fb8ba34d8c35dcea616eaa6b1cef316bc3685e84393796d912",
+    "tests/configs/tiny.yaml": "74defe277e3f90dc64154fce9f544fbecab05f66257945648e025a0af7bfd342",
 }
 
 

@@ -20,6 +20,9 @@ PRETRAINED_MODES = ["required", "preferred", "off"]
 # `encoders.<name>.stem`: the backbone's own stem, or the 3x3 stride-1 stem without max-pool of the 28-px ResNets
 # (MedMNIST v2, CIFAR), which keeps a 28-32 px image at full resolution into stage 1 (mmdiag.models.encoders.timm_image)
 IMAGE_STEMS = ["default", "cifar"]
+# `encoders.<name>.memory_format`: the layout the backbone runs in; NHWC is faster for some CPU convolutions
+# (bench/cpu_kernels.py measures each recipe), slower for others, and gives the same model up to rounding
+MEMORY_FORMATS = ["contiguous", "channels_last"]
 PHASES = ("stage1", "stage2", "stage3", "classify")  # TMM-Net training phases, in order
 LOSS_TERMS = ("cls", "clip", "proto", "attr")  # terms of TMM-Net's objective (tmmnet.loss_weights)
 RUN_OVERRIDES = "overrides of the study's runs, merged into the section they name"
@@ -54,6 +57,12 @@ class EncoderConfig(Section):
         "stem), as in MedMNIST v2's 28-px ResNet-18: a 4x4 last map at 32 px without output_stride, about 3x the "
         "compute of output_stride 8",
         enum=IMAGE_STEMS,
+    )
+    memory_format: str = option(
+        "contiguous",
+        "contiguous: NCHW; channels_last: NHWC weights and inputs (oneDNN's faster CPU kernels for some "
+        "backbones, bench/cpu_kernels.py); the same model, different rounding",
+        enum=MEMORY_FORMATS,
     )
 
 

@@ -5,7 +5,9 @@ stage (tokens for attention fusion, TMM-Net stage 3) and optionally earlier stag
 hierarchical fusion). `width` scales a CNN's channel widths for CPU-scale runs of the same topology
 (e.g. ResNet50 at 1/4 width); it is recorded in the run's metadata and table labels. `stem="cifar"` replaces
 a ResNet's 7x7 stride-2 conv and max-pool by one 3x3 stride-1 conv (the 28-px ResNet-18 of MedMNIST v2), so
-a 28-32 px image is not reduced 4x before stage 1.
+a 28-32 px image is not reduced 4x before stage 1. `memory_format="channels_last"` runs the backbone in
+NHWC (weights and inputs), where oneDNN has faster CPU kernels for some families (bench/cpu_kernels.py);
+the maps it returns have the same shape and values up to rounding.
 """
 
 from __future__ import annotations
@@ -14,9 +16,10 @@ from collections.abc import Sequence
 from typing import Any
 
 import timm
+import torch
 from torch import Tensor, nn
 
-from mmdiag.config.sections import IMAGE_STEMS
+from mmdiag.config.sections import IMAGE_STEMS, MEMORY_FORMATS
 from mmdiag.errors import ConfigError
 from mmdiag.models.encoders.pretrained import PretrainedStatus, with_pretrained
 from mmdiag.models.features import ModalityFeatures
@@ -82,10 +85,13 @@ class TimmImageEncoder(nn.Module):
         num_levels: int = 1,
         model_kwargs: dict[str, Any] | None = None,
         stem: str = "default",
+        memory_format: str = "contiguous",
     ) -> None:
         super().__init__()
         if stem not in IMAGE_STEMS:
             raise ConfigError(f"stem {stem!r} is not one of {IMAGE_STEMS}")
+        if memory_format not in MEMORY_FORMATS:
+            raise ConfigError(f"memory_format {memory_format!r} is not one of {MEMORY_FORMATS}")
         # out_indices=n: the last n stages, whatever the family's stage count (ViT: the last n blocks).
         common: dict[str, Any] = dict(
             features_only=True, out_indices=num_levels, in_chans=in_chans, **(model_kwargs or {})
@@ -112,8 +118,15 @@ class TimmImageEncoder(nn.Module):
         self.num_features = self.channels[-1]
         self.level_dims = self.channels
         self.model_name = model_name
+        self.channels_last = memory_format == "channels_last"
+        if self.channels_last:
+            self.body.to(memory_format=torch.channels_last)
+
+    def _input(self, x: Tensor) -> Tensor:
+        return x.contiguous(memory_format=torch.channels_last) if self.channels_last and x.ndim == 4 else x
 
     def forward(self, x: Tensor) -> ModalityFeatures:
+        x = self._input(x)
         maps = [_to_nchw(m, c) for m, c in zip(self.body(x)[-self.num_levels :], self.channels)]
         last = maps[-1]
         h, w = last.shape[-2:]
@@ -127,7 +140,7 @@ class TimmImageEncoder(nn.Module):
 
     def feature_map(self, x: Tensor) -> Tensor:
         """Last-stage NCHW map (Grad-CAM / attention heat maps hook here)."""
-        return _to_nchw(self.body(x)[-1], self.channels[-1])
+        return _to_nchw(self.body(self._input(x))[-1], self.channels[-1])
 
 
 def _to_nchw(x: Tensor, channels: int) -> Tensor:
