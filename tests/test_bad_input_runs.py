@@ -336,7 +336,7 @@ def job(tmp_path: Path) -> Any:
         stderr, root = sys.stderr, logging.getLogger()
         handlers, level = list(root.handlers), root.level
         try:
-            run(smk, f"test_bad_input_runs:{target}")
+            run(smk, f"test_bad_input_runs:{target}", end_process=False)
             return 0
         except SystemExit as exc:
             return int(exc.code)
