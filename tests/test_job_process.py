@@ -15,6 +15,17 @@ import pytest
 from mmdiag.workflow import MALLOC_ENVIRONMENT, setup_process
 
 REPO = Path(__file__).resolve().parents[1]
+# The child's preamble: `run` and `N` imported, and an atexit hook that shows whether the teardown ran.
+PREAMBLE = (
+    "import sys, atexit; from types import SimpleNamespace as N; from mmdiag.workflow import run\n"
+    "atexit.register(lambda: print('teardown ran', file=sys.__stderr__))\n"
+)
+
+
+def run_child(code: str) -> subprocess.CompletedProcess[str]:
+    """`PREAMBLE + code` in a fresh interpreter that can import this module's jobs."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "tests"), str(REPO / "src")])}
+    return subprocess.run([sys.executable, "-c", PREAMBLE + code], capture_output=True, text=True, env=env, timeout=120)
 
 
 def writing_job(out: str, config: dict[str, Any]) -> None:
@@ -27,16 +38,12 @@ def writing_job(out: str, config: dict[str, Any]) -> None:
 def test_a_finished_job_ends_its_process_with_status_0_and_nothing_lost(tmp_path: Path) -> None:
     log, out = tmp_path / "logs" / "table.log", tmp_path / "results" / "table.csv"
     (tmp_path / "results").mkdir()
-    code = (
-        "import sys, atexit; from types import SimpleNamespace as N; from mmdiag.workflow import run\n"
-        "atexit.register(lambda: print('teardown ran', file=sys.__stderr__))\n"
+    done = run_child(
         f"smk = N(rule='table', log=[{str(log)!r}], config={{'results': {str(tmp_path / 'results')!r}}}, threads=1,\n"
         f"        input={{}}, output={{'out': {str(out)!r}}}, params={{}}, wildcards={{}}, resources=N(gpu=0))\n"
         "run(smk, 'test_job_process:writing_job')\n"
         "print('after run', file=sys.__stderr__)\n"
     )
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "tests"), str(REPO / "src")])}
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout == "unflushed stdout line"
     assert "after run" not in done.stderr and "teardown ran" not in done.stderr  # the process ended inside run
@@ -46,15 +53,11 @@ def test_a_finished_job_ends_its_process_with_status_0_and_nothing_lost(tmp_path
 
 
 def test_a_failed_job_still_exits_with_status_1_through_sys_exit(tmp_path: Path) -> None:
-    code = (
-        "import sys, atexit; from types import SimpleNamespace as N; from mmdiag.workflow import run\n"
-        "atexit.register(lambda: print('teardown ran', file=sys.__stderr__))\n"
+    done = run_child(
         f"smk = N(rule='table', log=[], config={{'results': {str(tmp_path)!r}}}, threads=1,\n"
         "        input={}, output={}, params={}, wildcards={}, resources=N(gpu=0))\n"
         "run(smk, 'test_job_process:no_such_stage')\n"
     )
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "tests"), str(REPO / "src")])}
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
     assert done.returncode == 1
     assert "mmdiag: table: AttributeError" in done.stderr and "teardown ran" in done.stderr
 
