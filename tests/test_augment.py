@@ -9,14 +9,21 @@ import kornia
 import pytest
 import torch
 
-from mmdiag.data.augment import RandomCLAHE, RandomElastic, RandomRotation, build_augment
+from mmdiag.data.augment import RandomCLAHE, RandomElastic, RandomRotation, RandomTranslate, build_augment
 
 torch.set_num_threads(1)
 
 B, S = 8, 32
 MEAN = {"path": [0.5, 0.4, 0.3], "organ": [0.45]}
 STD = {"path": [0.25, 0.2, 0.2], "organ": [0.22]}
-FULL = {"hflip": 0.5, "vflip": 0.5, "rotate_deg": 10, "clahe": {"clip_limit": 2.0, "grid": 4}, "elastic": {"p": 0.5}}
+FULL = {
+    "hflip": 0.5,
+    "vflip": 0.5,
+    "translate_px": 4,
+    "rotate_deg": 10,
+    "clahe": {"clip_limit": 2.0, "grid": 4},
+    "elastic": {"p": 0.5},
+}
 
 
 def _images(seed: int = 0) -> dict[str, torch.Tensor]:
@@ -33,7 +40,7 @@ def _changed(before: torch.Tensor, after: torch.Tensor) -> torch.Tensor:
     return (before - after).flatten(1).abs().amax(1) > 1e-6
 
 
-@pytest.mark.parametrize("cfg", [None, {}, {"hflip": 0.0}, {"rotate_deg": 0}])
+@pytest.mark.parametrize("cfg", [None, {}, {"hflip": 0.0}, {"rotate_deg": 0}, {"translate_px": 0}])
 def test_nothing_enabled_gives_none(cfg: dict[str, Any] | None) -> None:
     assert build_augment(cfg) is None
 
@@ -45,6 +52,12 @@ def test_config_errors() -> None:
         build_augment({"clahe": True})
     with pytest.raises(ValueError, match="probability"):
         build_augment({"elastic": {"p": 1.5}})
+    with pytest.raises(ValueError, match="whole number"):
+        build_augment({"translate_px": 2.5})
+    with pytest.raises(ValueError, match="padding_mode"):
+        build_augment({"translate_px": 2, "padding_mode": "wrap"})
+    with pytest.raises(ValueError, match="smaller than the image"):
+        RandomTranslate(8)(torch.zeros(1, 1, 8, 8), _gen(0), "x")
 
 
 def test_deterministic_given_generator() -> None:
@@ -73,6 +86,28 @@ def test_flip_is_exact_and_per_sample() -> None:
     big = torch.randn(64, 1, 8, 8, generator=_gen(1))
     flipped = _changed(big, build_augment({"hflip": 0.5})({"x": big}, _gen(0))["x"])
     assert 0 < int(flipped.sum()) < 64
+
+
+def test_translation_is_a_whole_pixel_shift_per_sample() -> None:
+    """Each sample is its own image moved by (dy, dx) in [-m, m]: the pixels that stay inside are exact copies,
+    the offsets differ between samples, and reflection fills the uncovered border from the image itself."""
+    m = 3
+    x = torch.randn(64, 2, S, S, generator=_gen(0))
+    out = RandomTranslate(m, padding_mode="zeros")(x, _gen(1), "x")
+    shifts = set()
+    for i in range(x.shape[0]):
+        found = [
+            (dy, dx)
+            for dy in range(-m, m + 1)
+            for dx in range(-m, m + 1)
+            if torch.equal(out[i, :, m:-m, m:-m], x[i, :, m + dy : S - m + dy, m + dx : S - m + dx])
+        ]
+        assert len(found) == 1, f"sample {i}: not a whole-pixel shift of its input"
+        shifts.add(found[0])
+    assert len(shifts) > 10
+    assert torch.equal(RandomTranslate(0)(x, _gen(1), "x"), x)
+    const = torch.full((2, 1, S, S), 0.7)
+    assert torch.equal(RandomTranslate(m)(const, _gen(0), "x"), const)
 
 
 def test_rotation_small_and_fill_free() -> None:

@@ -30,7 +30,8 @@ from mmdiag.data.batches import Augment
 
 Op = Callable[[Tensor, torch.Generator, str], Tensor]  # (one modality's images [B, C, H, W], generator, modality)
 Stats = Sequence[float] | Mapping[str, Sequence[float]]
-KNOWN_KEYS = frozenset({"hflip", "vflip", "rotate_deg", "clahe", "elastic", "padding_mode"})
+KNOWN_KEYS = frozenset({"hflip", "vflip", "translate_px", "rotate_deg", "clahe", "elastic", "padding_mode"})
+PAD_MODES = {"reflection": "reflect", "border": "replicate", "zeros": "constant"}  # padding_mode -> F.pad mode
 
 
 def _uniform(n: int, g: torch.Generator, device: torch.device, *shape: int) -> Tensor:
@@ -62,6 +63,33 @@ class RandomFlip:
     def __call__(self, x: Tensor, g: torch.Generator, modality: str) -> Tensor:
         flip = _uniform(x.shape[0], g, x.device) < self.p
         return torch.where(flip[:, None, None, None], x.flip(self.dim), x)
+
+
+class RandomTranslate:
+    """Shift each sample by whole pixels (dy, dx), each drawn uniformly from [-max_px, max_px].
+
+    The pad-and-random-crop of CIFAR-style training (pad by `max_px`, crop the original size at a random
+    offset), done for the whole batch with one gather; uncovered pixels are filled by `padding_mode`.
+    """
+
+    def __init__(self, max_px: int, padding_mode: str = "reflection") -> None:
+        if int(max_px) != max_px or max_px < 0:
+            raise ValueError(f"translate_px must be a whole number of pixels >= 0, got {max_px}")
+        if padding_mode not in PAD_MODES:
+            raise ValueError(f"padding_mode: one of {', '.join(PAD_MODES)}, got {padding_mode!r}")
+        self.max_px, self.pad_mode = int(max_px), PAD_MODES[padding_mode]
+
+    def __call__(self, x: Tensor, g: torch.Generator, modality: str) -> Tensor:
+        b, _, h, w = x.shape
+        m = self.max_px
+        if m >= min(h, w):
+            raise ValueError(f"{modality}: translate_px {m} must be smaller than the image ({h}x{w})")
+        offsets = torch.randint(0, 2 * m + 1, (b, 2), generator=g).to(x.device)  # crop corner in the padded image
+        padded = torch.nn.functional.pad(x, (m, m, m, m), mode=self.pad_mode)
+        rows = offsets[:, :1] + torch.arange(h, device=x.device)  # [B, H]
+        cols = offsets[:, 1:] + torch.arange(w, device=x.device)  # [B, W]
+        batch = torch.arange(b, device=x.device)[:, None, None]
+        return padded.permute(0, 2, 3, 1)[batch, rows[:, :, None], cols[:, None, :]].permute(0, 3, 1, 2).contiguous()
 
 
 class RandomRotation:
@@ -184,9 +212,10 @@ class Compose:
 def build_augment(cfg: Mapping[str, Any] | None, mean: Stats | None = None, std: Stats | None = None) -> Augment | None:
     """The augment configured by `cfg`, or None when nothing is enabled.
 
-    Keys (all optional): `hflip`, `vflip` (probabilities), `rotate_deg` (max |angle|), `clahe` ({clip_limit,
-    grid, p}), `elastic` ({alpha, sigma, p}), `padding_mode` (reflection | border | zeros). Order: CLAHE on the
-    untouched image, then flips, rotation, elastic deformation. `mean`/`std` (one sequence, or one per
+    Keys (all optional): `hflip`, `vflip` (probabilities), `translate_px` (max shift in whole pixels),
+    `rotate_deg` (max |angle|), `clahe` ({clip_limit, grid, p}), `elastic` ({alpha, sigma, p}), `padding_mode`
+    (reflection | border | zeros). Order: CLAHE on the untouched image, then flips, translation, rotation,
+    elastic deformation. `mean`/`std` (one sequence, or one per
     modality, e.g. the preprocessing cache's `meta["normalisation"]`) are required with CLAHE.
     """
     if not cfg:
@@ -203,6 +232,8 @@ def build_augment(cfg: Mapping[str, Any] | None, mean: Stats | None = None, std:
     for key, dim in (("hflip", -1), ("vflip", -2)):
         if float(cfg.get(key, 0.0)) > 0:
             ops.append(RandomFlip(float(cfg[key]), dim))
+    if cfg.get("translate_px", 0):
+        ops.append(RandomTranslate(cfg["translate_px"], padding_mode=padding))
     if float(cfg.get("rotate_deg", 0.0)) > 0:
         ops.append(RandomRotation(float(cfg["rotate_deg"]), padding_mode=padding))
     if cfg.get("elastic"):
