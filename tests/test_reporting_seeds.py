@@ -11,7 +11,7 @@ import pytest
 from mmdiag.reporting.catalog import TABLES
 from mmdiag.reporting.render import to_frame, to_latex, to_markdown
 from mmdiag.reporting.runs import Run
-from mmdiag.reporting.seeds import group_runs
+from mmdiag.reporting.seeds import EnsembleError, ensemble_predictions, group_runs
 from mmdiag.reporting.tmm_tables import is_full_model, is_plain_fusion, setup_label
 from test_reporting_fixtures import ARMS, make_meta, make_run
 
@@ -46,6 +46,8 @@ def test_t3_rows_first_seed_point_and_mean_sd_over_seeds(tmp_path: Path) -> None
         "Acc mean ± SD",
         "Acc (case) mean ± SD",
         "AUC mean ± SD",
+        "Acc seed ensemble",
+        "AUC seed ensemble",
         "Seeds",
     ]
     row = table.rows[1]  # direct_fusion, single-centre
@@ -68,6 +70,37 @@ def test_t3_rows_first_seed_point_and_mean_sd_over_seeds(tmp_path: Path) -> None
     assert table.extras["tmmnet_n_seeds"] == 3 and "over 3 seeds" in md
 
 
+def test_t3_seed_ensemble_scores_the_mean_probabilities_of_the_seeds(tmp_path: Path) -> None:
+    runs = seeded_runs(tmp_path)
+    table = build("tmmnet_t3_ablation", runs=[str(p) for a in SEEDED for p in runs[a]], meta=str(make_meta(tmp_path)))
+    row = table.rows[1]  # direct_fusion, single-centre
+    frames = [Run.load(p).predictions("single_centre") for p in runs["direct_fusion"]]
+    probs = [c for c in frames[0].columns if c.startswith("p_")]
+    mean = np.mean([f[probs].to_numpy() for f in frames], axis=0)
+    y = frames[0]["y"].to_numpy()
+    assert row.cells["Acc seed ensemble"].point == pytest.approx(float(np.mean(mean.argmax(1) == y)))
+    from sklearn.metrics import roc_auc_score
+
+    assert row.cells["AUC seed ensemble"].point == pytest.approx(roc_auc_score(y, mean[:, 1]))
+    assert any("seed ensemble' columns score the mean class probabilities" in n for n in table.notes)
+
+
+def test_seed_ensemble_refuses_runs_on_other_samples(tmp_path: Path) -> None:
+    runs = seeded_runs(tmp_path, arms=("baseline1",), seeds=(0, 1))["baseline1"]
+    pred = runs[1].parent / "predictions_single_centre.csv"
+    frame = Run.load(runs[1]).predictions("single_centre")
+    frame.iloc[::-1].to_csv(pred, index=False)  # the same cases in another order: not averaged row by row
+    loaded = [Run.load(p) for p in runs]
+    labels = [c.removeprefix("p_") for c in frame.columns if c.startswith("p_")]
+    with pytest.raises(EnsembleError, match="not on the samples of"):
+        ensemble_predictions(loaded, "single_centre", labels)
+    with pytest.raises(EnsembleError, match="needs two or more"):
+        ensemble_predictions(loaded[:1], "single_centre", labels)
+    table = build("tmmnet_t3_ablation", runs=[str(p) for p in runs], meta=str(make_meta(tmp_path)))
+    assert not table.rows[0].cells["Acc seed ensemble"].defined
+    assert any("not on the samples of" in w for w in table.rows[0].warnings)
+
+
 def test_t3_with_one_seed_has_no_spread_columns(tmp_path: Path) -> None:
     runs = seeded_runs(tmp_path, seeds=(0,))
     table = build("tmmnet_t3_ablation", runs=[str(p[0]) for p in runs.values()], meta=str(make_meta(tmp_path)))
@@ -83,7 +116,8 @@ def test_t3_arm_with_fewer_seeds_shows_a_dash(tmp_path: Path) -> None:
     row = next(r for r in table.rows if r.labels["Arm"] == "direct_fusion")
     assert row.cells["Seeds"].point == 1 and not row.cells["Acc mean ± SD"].defined
     line = next(x for x in to_markdown(table).splitlines() if "| direct_fusion" in x)
-    assert line.rstrip(" |").split("|")[-2].strip() == "–"  # the AUC mean column
+    cells = line.rstrip(" |").split("|")
+    assert cells[-4].strip() == cells[-3].strip() == cells[-2].strip() == "–"  # AUC mean, both ensemble columns
     assert (1, "Acc mean ± SD") not in table.best_cells()
 
 

@@ -4,7 +4,9 @@ TMM-Net's Table 3 reads every seed of each arm (`runs/tmmnet/{encoder}/{arm}/see
 Tables 1-2, the paired tests and the figures read the first seed. Runs are grouped by `(encoder, arm)`
 from their records, never by parsing paths; the seed order is `tmmnet.seeds` when the config gives it,
 else the order the runs were passed in, and the first seed is the headline run (its point estimate and
-bootstrap CI), the others give the mean ± SD.
+bootstrap CI), the others give the mean ± SD and, with the first, the seed ensemble: the metrics of the
+seeds' mean class probabilities per test sample (`ensemble_metrics`), the usual way to report what
+several trainings of one recipe reach together.
 
 On a one-modality dataset the roles `first`/`second` can resolve two arms to the same spec (baseline1 and
 baseline2 both `[us]`); `distinct_setups` keeps the first and says which arms it stands for, so a table
@@ -20,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from mmdiag.reporting.runs import Cell, Run
 
@@ -51,6 +54,49 @@ class ArmRuns:
         if len(vals) < 2:
             return Cell(math.nan, n=len(vals))
         return Cell(float(np.mean(vals)), sd=float(np.std(vals, ddof=1)), n=len(vals))
+
+
+class EnsembleError(ValueError):
+    """The seeds' predictions cannot be averaged (too few, or not on the same samples)."""
+
+
+def ensemble_predictions(runs: Sequence[Run], evalset: str, labels: Sequence[str]) -> pd.DataFrame:
+    """`case_id`, `y`, `row_*` and the mean `p_<label>` over the runs evaluated on `evalset`.
+
+    Averaging is row by row, so every run must have predicted the same samples in the same order (the
+    evaluation order is the split's): a run that did not is refused, never matched up by guesswork.
+    """
+    evaluated = [r for r in runs if evalset in r.eval_sets]
+    if len(evaluated) < 2:
+        raise EnsembleError(f"{len(evaluated)} run(s) evaluated on '{evalset}': an ensemble needs two or more")
+    frames = [r.predictions(evalset, labels) for r in evaluated]
+    keys = ["case_id", "y", *sorted(c for c in frames[0].columns if c.startswith("row_"))]
+    ref = frames[0][keys].reset_index(drop=True)
+    for run, frame in zip(evaluated[1:], frames[1:]):
+        if not set(keys) <= set(frame.columns) or not frame[keys].reset_index(drop=True).equals(ref):
+            raise EnsembleError(
+                f"{run.metrics_path}: predictions on '{evalset}' are not on the samples of "
+                f"{evaluated[0].metrics_path} (same cases, labels and order): no ensemble"
+            )
+    probs = [f"p_{x}" for x in labels]
+    out = ref.copy()
+    out[probs] = np.mean([f[probs].to_numpy(dtype=float) for f in frames], axis=0)
+    return out
+
+
+def ensemble_metrics(
+    runs: Sequence[Run], evalset: str, labels: Sequence[str], task: str, positive: int
+) -> dict[str, float]:
+    """Headline metrics (`mmdiag.experiments.evaluation.score`, as every run is scored) of the seed ensemble."""
+    from mmdiag.experiments.evaluation import score
+
+    frame = ensemble_predictions(runs, evalset, labels)
+    pred = {
+        "y": frame["y"].to_numpy(dtype=int),
+        "probs": frame[[f"p_{x}" for x in labels]].to_numpy(dtype=float),
+        "case_ids": frame["case_id"].astype(str).to_numpy(),
+    }
+    return score(pred, task, labels, positive)
 
 
 def seed_order(config: Mapping[str, Any] | None) -> list[int]:

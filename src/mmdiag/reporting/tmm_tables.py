@@ -19,8 +19,8 @@ from mmdiag.reporting.catalog import Inputs, table
 from mmdiag.reporting.ceiling import split_ceiling
 from mmdiag.reporting.columns import headline_columns, multiclass_caption, task_of
 from mmdiag.reporting.comparisons import paired_tests
-from mmdiag.reporting.runs import Cell, CVRun, Run, dataset_labels, read_meta
-from mmdiag.reporting.seeds import ArmRuns, distinct_setups, group_runs, seeds_text
+from mmdiag.reporting.runs import MISSING, Cell, CVRun, Run, dataset_labels, read_meta
+from mmdiag.reporting.seeds import ArmRuns, EnsembleError, distinct_setups, ensemble_metrics, group_runs, seeds_text
 from mmdiag.reporting.table import Column, Row, Table, columns, format_int, format_p, metric_row, run_warnings
 
 HEADLINE = ["SEN", "SPE", "Acc", "AUC"]  # the paper's binary columns (Acc (case) is added beside Acc)
@@ -199,6 +199,26 @@ def ceiling_notes(meta: str | Path | None, groups: Sequence[ArmRuns]) -> tuple[l
 
 
 MEAN_SUFFIX = " mean ± SD"
+ENSEMBLE_SUFFIX = " seed ensemble"
+ENSEMBLE_KEYS = ("Acc", "AUC")  # metrics of the seeds' mean class probabilities in Table 3
+
+
+def ensemble_cells(
+    g: ArmRuns, evalset: str, cols: Mapping[str, str], meta: str | None
+) -> tuple[dict[str, Cell], list[str]]:
+    """Table 3's seed-ensemble cells of one arm (undefined, with the reason as a warning, when it has none)."""
+    if sum(evalset in r.eval_sets for r in g.runs) < 2:
+        return {c: MISSING for c in cols}, []
+    if meta is not None:
+        labels, positive = dataset_labels(meta)
+    else:
+        labels = [c.removeprefix("p_") for c in g.first.predictions(evalset).columns if c.startswith("p_")]
+        positive = len(labels) - 1
+    try:
+        metrics = ensemble_metrics(g.runs, evalset, labels, task_of(g.runs, evalset)[0], positive)
+    except EnsembleError as exc:
+        return {c: MISSING for c in cols}, [str(exc)]
+    return {c: Cell(float(metrics.get(key, math.nan))) for c, key in cols.items()}, []
 
 
 @table(
@@ -224,8 +244,9 @@ def t3_ablation(
     cols = columns(keys)
     multi_seed = any(len(g.runs) > 1 for g in groups)
     seed_cols = {f"{col}{MEAN_SUFFIX}": key for col, key in keys.items() if key in SEED_KEYS}
+    ens_cols = {f"{col}{ENSEMBLE_SUFFIX}": key for col, key in keys.items() if key in ENSEMBLE_KEYS}
     if multi_seed:
-        cols += [Column(c) for c in seed_cols] + [Column("Seeds", None, format_int)]
+        cols += [Column(c) for c in seed_cols] + [Column(c) for c in ens_cols] + [Column("Seeds", None, format_int)]
     several_encoders = len({g.encoder for g in groups}) > 1
     rows = []
     for evalset, setting in SETTINGS.items():
@@ -237,6 +258,9 @@ def t3_ablation(
             row = metric_row(g.first, evalset, labels, keys, group=setting)
             if multi_seed:
                 row.cells.update({c: g.mean_sd(evalset, key) for c, key in seed_cols.items()})
+                ensemble, why_not = ensemble_cells(g, evalset, ens_cols, meta)
+                row.cells.update(ensemble)
+                row.warnings += why_not
                 row.cells["Seeds"] = Cell(float(sum(evalset in r.eval_sets for r in g.runs)))
                 row.runs = list(g.runs)
                 later = [
@@ -251,7 +275,9 @@ def t3_ablation(
         seeds = seeds_text(max((g.seeds for g in groups), key=len))
         notes.append(
             f"Point estimates and 95% CIs are each arm's first seed; '{MEAN_SUFFIX.strip()}' columns are the mean and "
-            f"sample SD (n-1) over the arm's seeds (Seeds column; seeds {seeds}), '–' where an arm has one seed."
+            f"sample SD (n-1) over the arm's seeds (Seeds column; seeds {seeds}), '–' where an arm has one seed; "
+            f"'{ENSEMBLE_SUFFIX.strip()}' columns score the mean class probabilities of those seeds' models, one "
+            "prediction per test sample (several trainings of one recipe together, not one model)."
         )
     elif groups and groups[0].seeds[0] is not None:
         notes.append(f"One seed per arm (seed {groups[0].seeds[0]}): no spread over seeds is shown.")
