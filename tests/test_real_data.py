@@ -122,6 +122,35 @@ def test_bench_runs_the_baseline_arm_on_a_tiny_npz(tiny_npz: Path, tmp_path: Pat
     assert 0.0 <= test["metrics"]["Acc"] <= 1.0 and not math.isnan(test["metrics"]["AUC"])
     assert metrics["run"]["arm"] == bench.ARM and metrics["run"]["encoder"] == "resnet18_real"
     assert metrics["run"]["arm_spec"]["modalities"] == ["breast"]  # the role `first`, resolved
+    # a second seed: the bench's seed ensemble is Table 3's (mean class probabilities of the seeds' runs)
+    bench.train_baseline(config, paths, seed=1, run_dir=tmp_path / "run1", select_only=False)
+    runs = [{"run_dir": str(tmp_path / d)} for d in ("run", "run1")]
+    ens = bench.seed_ensemble(runs, "single_centre", paths["meta"])
+    assert 0.0 <= ens["Acc"] <= 1.0 and not math.isnan(ens["AUC"])
+
+
+def test_bench_cross_validation_folds_the_official_train_and_val_only(
+    tiny_npz: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`--cv K`: K disjoint, label-stratified folds that cover train + val exactly and hold no test case."""
+    bench = load_bench()
+    config = short(bench.planned_config(bench.layered_config(bench.user_config(tiny_npz, tmp_path / "r"), tmp_path)))
+    paths = bench.prepare_data(config)
+    from mmdiag.io import read_json
+
+    official = read_json(Path(paths["splits"]).parent / "single_centre.json")["partitions"]
+    splits = [read_json(p)["partitions"] for p in bench.cv_splits(paths, 2)]
+    held = [set(s["val"]) for s in splits]
+    assert held[0].isdisjoint(held[1]) and held[0] | held[1] == set(official["train"]) | set(official["val"])
+    for s in splits:
+        assert set(s["train"]).isdisjoint(s["val"]) and set(s["train"]) | set(s["val"]) == held[0] | held[1]
+    assert not (held[0] | held[1]) & set(official["test"])
+    assert [len(h) for h in held] == [12, 12]  # 24 cases, half of each class per fold
+    assert [read_json(p) for p in bench.cv_splits(paths, 2)] == [read_json(p) for p in bench.cv_splits(paths, 2)]
+
+    bench.cross_validate(config, paths, seed=0, folds=2, out=tmp_path / "cv")
+    out = capsys.readouterr().out
+    assert "seed 0 fold 1: held ACC" in out and "pooled over 24 held images" in out
 
 
 def test_published_figures_name_supported_subsets() -> None:
