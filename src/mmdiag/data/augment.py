@@ -1,9 +1,11 @@
-"""Batch-level image augmentation: flips, rotation, elastic deformation and CLAHE, all from one generator.
+"""Batch-level image augmentation: flips, translation, rotation, elastic deformation and CLAHE, from one generator.
 
 Sources: random flip and rotation ±10° are the dual-branch CRC paper's preprocessing (§2.1); random elastic
-deformation and CLAHE are the hybrid Swin paper's (§3.2). Neither paper prints parameters: the elastic
-defaults are torchvision's `ElasticTransform` (alpha 50 px, sigma 5 px), the CLAHE defaults are kornia's
-(clip limit 40, 8x8 tiles), and the probabilities (0.5) are ours.
+deformation and CLAHE are the hybrid Swin paper's (§3.2); the whole-pixel translation is the pad-and-crop of
+CIFAR-style training, in none of the papers (tried for the real-data recipe and not adopted:
+docs/real_data.md). Neither paper prints parameters: the elastic defaults are torchvision's `ElasticTransform`
+(alpha 50 px, sigma 5 px), the CLAHE defaults are kornia's (clip limit 40, 8x8 tiles), and the probabilities
+(0.5) are ours.
 
 An augment is `(images, generator) -> images` on the batch dict of `SampleSet.batches`. Every random number
 comes from that generator (seeded by (seed, epoch)), never from torch's global RNG, so an epoch's augmented
@@ -215,8 +217,8 @@ def build_augment(cfg: Mapping[str, Any] | None, mean: Stats | None = None, std:
     Keys (all optional): `hflip`, `vflip` (probabilities), `translate_px` (max shift in whole pixels),
     `rotate_deg` (max |angle|), `clahe` ({clip_limit, grid, p}), `elastic` ({alpha, sigma, p}), `padding_mode`
     (reflection | border | zeros). Order: CLAHE on the untouched image, then flips, translation, rotation,
-    elastic deformation. `mean`/`std` (one sequence, or one per
-    modality, e.g. the preprocessing cache's `meta["normalisation"]`) are required with CLAHE.
+    elastic deformation. `mean`/`std` (one sequence, or one per modality, e.g. the preprocessing cache's
+    `meta["normalisation"]`) are required with CLAHE.
     """
     if not cfg:
         return None

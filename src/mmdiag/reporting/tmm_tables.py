@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from mmdiag.data.format import positive_index
 from mmdiag.reporting.catalog import Inputs, table
 from mmdiag.reporting.ceiling import split_ceiling
 from mmdiag.reporting.columns import headline_columns, multiclass_caption, task_of
@@ -213,7 +214,7 @@ def ensemble_cells(
         labels, positive = dataset_labels(meta)
     else:
         labels = [c.removeprefix("p_") for c in g.first.predictions(evalset).columns if c.startswith("p_")]
-        positive = len(labels) - 1
+        positive = positive_index(labels)
     try:
         metrics = ensemble_metrics(g.runs, evalset, labels, task_of(g.runs, evalset)[0], positive)
     except EnsembleError as exc:
