@@ -47,6 +47,25 @@ def test_tables_1_and_3_show_macro_metrics_and_per_class_sensitivity(tmp_path: P
     assert [c.name for c in t1.columns] == expected and "Multiclass task" in t1.caption
 
 
+def test_t3_seed_ensemble_is_macro_for_multiclass(tmp_path: Path) -> None:
+    """Several seeds of a 5-class arm: the ensemble's AUC is the macro one-vs-rest AUC of the mean probabilities."""
+    paths = [
+        make_run(
+            tmp_path / "baseline1" / f"seed{s}", "baseline1", ARMS["baseline1"], n_cases=60, labels=LABELS5, seed=s
+        )
+        for s in (0, 1, 2)
+    ]
+    t3 = TABLES.get("tmmnet_t3_ablation")(
+        runs=[str(p) for p in paths], meta=str(multiclass_meta(tmp_path)), config={"tmmnet": {"seeds": [0, 1, 2]}}
+    )
+    frames = [Run.load(p).predictions("single_centre", LABELS5) for p in paths]
+    probs = np.mean([f[[f"p_{c}" for c in LABELS5]].to_numpy() for f in frames], axis=0)
+    y = frames[0]["y"].to_numpy()
+    cell = t3.rows[0].cells["AUC (macro OvR) seed ensemble"]
+    assert cell.point == pytest.approx(roc_auc_score(y, probs, multi_class="ovr", average="macro"))
+    assert t3.rows[0].cells["Acc seed ensemble"].point == pytest.approx(float(np.mean(probs.argmax(1) == y)))
+
+
 def test_many_classes_leave_out_per_class_columns(tmp_path: Path) -> None:
     labels = [f"c{i}" for i in range(9)]
     runs = runs5(tmp_path, labels)
