@@ -180,13 +180,14 @@ def cv_splits(paths: Mapping[str, str], folds: int, seed: int = 0) -> list[Path]
     import numpy as np
     import pandas as pd
 
+    from mmdiag.data.format import CASES_CSV
     from mmdiag.data.splits import Split, stratified_group_kfold
     from mmdiag.io import read_json, write_json
 
     folder = Path(paths["splits"]).parent
     official = read_json(folder / "single_centre.json")["partitions"]
     pool = set(official["train"]) | set(official["val"])
-    cases = pd.read_csv(Path(paths["data"]) / "cases.csv", dtype=str, keep_default_na=False)
+    cases = pd.read_csv(Path(paths["data"]) / CASES_CSV, dtype=str, keep_default_na=False)
     cases = cases[cases["case_id"].isin(pool)]
     buckets = stratified_group_kfold(cases, folds, np.random.default_rng(seed))
     out = []
@@ -204,13 +205,13 @@ def cross_validate(config: dict[str, Any], paths: Mapping[str, str], seed: int, 
 
     Per fold: the held fold's ACC/AUC at the epoch chosen on it (optimistic, alike for every variant) and the
     mean over the last five epochs run (no choice made on it). Pooled: ACC/AUC/BAcc of the chosen epochs'
-    predictions over all held images (one prediction per image).
+    predictions over all held images (one prediction per image), scored as every run is
+    (`mmdiag.experiments.evaluation.score`).
     """
-    import numpy as np
     import pandas as pd
-    from sklearn.metrics import balanced_accuracy_score, roc_auc_score
 
     from mmdiag.experiments.context import Context
+    from mmdiag.experiments.evaluation import score
     from mmdiag.experiments.tmm import train_arm
     from mmdiag.run_folder import predictions_file
 
@@ -247,14 +248,15 @@ def cross_validate(config: dict[str, Any], paths: Mapping[str, str], seed: int, 
     means = "  ".join(f"{c} {table[c].mean():.3f} ± {table[c].std():.3f}" for c in keys)
     print(f"seed {seed} cv{folds} mean over folds: {means}")
     pooled = pd.concat(preds, ignore_index=True)
-    prob_cols = [c for c in pooled.columns if c.startswith("p_")]
-    y = pooled["y"].to_numpy()
-    probs = pooled[prob_cols].to_numpy()
-    pred = probs.argmax(1)
-    auc = roc_auc_score(y, probs[:, 1]) if probs.shape[1] == 2 else roc_auc_score(y, probs, multi_class="ovr")
+    pred = {
+        "y": pooled["y"].to_numpy(dtype=int),
+        "probs": pooled[[f"p_{x}" for x in ctx.labels]].to_numpy(dtype=float),
+        "case_ids": pooled["case_id"].astype(str).to_numpy(),
+    }
+    m = score(pred, ctx.task, ctx.labels, ctx.positive_index)
     print(
-        f"seed {seed} cv{folds} pooled over {len(y)} held images: ACC {float(np.mean(pred == y)):.3f}  "
-        f"AUC {auc:.3f}  BAcc {balanced_accuracy_score(y, pred):.3f}"
+        f"seed {seed} cv{folds} pooled over {len(pooled)} held images: ACC {m['Acc']:.3f}  AUC {m['AUC']:.3f}  "
+        f"BAcc {m['BAcc']:.3f}"
     )
 
 

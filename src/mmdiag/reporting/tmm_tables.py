@@ -205,13 +205,16 @@ ENSEMBLE_KEYS = ("Acc", "AUC")  # metrics of the seeds' mean class probabilities
 
 
 def ensemble_cells(
-    g: ArmRuns, evalset: str, cols: Mapping[str, str], meta: str | None
+    g: ArmRuns, evalset: str, cols: Mapping[str, str], classes: tuple[list[str], int] | None
 ) -> tuple[dict[str, Cell], list[str]]:
-    """Table 3's seed-ensemble cells of one arm (undefined, with the reason as a warning, when it has none)."""
+    """Table 3's seed-ensemble cells of one arm (undefined, with the reason as a warning, when it has none).
+
+    `classes`: (labels, positive index) of the dataset (`dataset_labels(meta)`), else read from the predictions.
+    """
     if sum(evalset in r.eval_sets for r in g.runs) < 2:
         return {c: MISSING for c in cols}, []
-    if meta is not None:
-        labels, positive = dataset_labels(meta)
+    if classes is not None:
+        labels, positive = classes
     else:
         labels = [c.removeprefix("p_") for c in g.first.predictions(evalset).columns if c.startswith("p_")]
         positive = positive_index(labels)
@@ -249,6 +252,7 @@ def t3_ablation(
     if multi_seed:
         cols += [Column(c) for c in seed_cols] + [Column(c) for c in ens_cols] + [Column("Seeds", None, format_int)]
     several_encoders = len({g.encoder for g in groups}) > 1
+    classes = dataset_labels(meta) if multi_seed and meta is not None else None  # read once for every row
     rows = []
     for evalset, setting in SETTINGS.items():
         for g in groups:
@@ -259,7 +263,7 @@ def t3_ablation(
             row = metric_row(g.first, evalset, labels, keys, group=setting)
             if multi_seed:
                 row.cells.update({c: g.mean_sd(evalset, key) for c, key in seed_cols.items()})
-                ensemble, why_not = ensemble_cells(g, evalset, ens_cols, meta)
+                ensemble, why_not = ensemble_cells(g, evalset, ens_cols, classes)
                 row.cells.update(ensemble)
                 row.warnings += why_not
                 row.cells["Seeds"] = Cell(float(sum(evalset in r.eval_sets for r in g.runs)))
